@@ -1,0 +1,18 @@
+package dev.cmwq.workqueue;
+
+/**
+ * A snapshot of one worker pool.
+ *
+ * @param id      the pool id (in unbound worker names: {@code kworker/u<id>:<n>})
+ * @param kind    {@code cpu}, {@code cpu-highpri} or {@code unbound}
+ * @param cpu     the CPU of a per-CPU pool, -1 for an unbound pool
+ * @param nice    the workers' nice level
+ * @param cpumask the CPUs the workers may run on
+ * @param workers all workers
+ * @param idle    idle workers
+ * @param running workers counted as running (concurrency level; always 0 in unbound pools)
+ * @param pending items on the worklist, not yet started
+ */
+public record PoolStats(int id, String kind, int cpu, int nice, CpuMask cpumask, int workers, int idle,
+                        int running, int pending) {
+}

@@ -1,0 +1,293 @@
+package dev.cmwq.workqueue;
+
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
+import java.lang.management.ThreadMXBean;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.concurrent.locks.LockSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Learns when a busy worker of a per-CPU pool sleeps, where the kernel would be told by its
+ * scheduler ({@code wq_worker_sleeping} / {@code wq_worker_running}). Like Go's sysmon, one thread
+ * samples, cheapest check first:
+ * <ol>
+ *   <li>{@link Thread#getState()}: BLOCKED, WAITING or TIMED_WAITING is sleeping;</li>
+ *   <li>for a RUNNABLE worker, its CPU time ({@link ThreadMXBean#getThreadCpuTime}): if it moved
+ *       since the last sample, the worker runs;</li>
+ *   <li>if it did not move: a thread blocked in a socket, file or JDBC read is RUNNABLE to Java
+ *       but inside a native call ({@link java.lang.management.ThreadInfo#isInNative()}); one that
+ *       waits for a garbage collection or a safepoint is in the VM, not in native, and is not
+ *       sleeping (it runs again as soon as the pause ends). For a thread in native, its real
+ *       state from {@code /proc/self/task/<tid>/stat} decides: {@code S} or {@code D} is
+ *       sleeping, {@code R} is runnable but preempted, which is not. A reading taken while a
+ *       garbage collection completed is discarded as well. Without procfs, a worker in native
+ *       whose CPU time stands still for {@link #STILL_SAMPLES} samples is taken as sleeping.</li>
+ * </ol>
+ * A worker found sleeping gets the pool's sleeping transition (its pool may then wake an idle
+ * worker); the monitor then re-checks it with a growing interval (up to {@code 16 x interval}) and
+ * gives back the running transition once it is RUNNABLE and consuming CPU again. The worker clears
+ * the mark itself as soon as it returns to pool code.
+ *
+ * <p>Only pools with pending items behind a running worker need watching, so the monitor parks when
+ * there are none and {@link #poke()} wakes it when an item is queued behind a running worker: an
+ * idle engine costs no CPU.
+ *
+ * <h2>Fields</h2>
+ * {@code parked} is volatile: set by the monitor before its final re-check and park, cleared by
+ * {@link #poke()} (Dekker-style with the pools' volatile {@code nrPending}/{@code nrRunning}, so
+ * a poke is never lost). The sample counters have one writer, the monitor thread. Everything else
+ * is confined to the monitor thread.
+ */
+final class SleepMonitor implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger(SleepMonitor.class);
+
+    /** Samples of standing-still CPU time taken as sleeping where procfs is not available. */
+    static final int STILL_SAMPLES = 3;
+    static final int MAX_BACKOFF_FACTOR = 16;
+
+    private final Workqueues engine;
+    private final long intervalNanos;
+    private final ThreadMXBean threads;
+    private final boolean cpuTime;
+    private final List<GarbageCollectorMXBean> gcs;
+    private final ByteBuffer buf = ByteBuffer.allocate(1024);
+    private volatile boolean parked;
+    private volatile boolean stopped;
+    private volatile Thread thread;
+
+    volatile long rounds;
+    volatile long sleepsDetected;
+    volatile long wakesDetected;
+    volatile long procReads;
+    volatile long nativeChecks;
+    volatile long gcDiscards;
+
+    SleepMonitor(Workqueues engine, long intervalNanos) {
+        this.engine = engine;
+        this.intervalNanos = intervalNanos;
+        this.threads = ManagementFactory.getThreadMXBean();
+        boolean ct = threads.isThreadCpuTimeSupported();
+        if (ct && !threads.isThreadCpuTimeEnabled()) {
+            try {
+                threads.setThreadCpuTimeEnabled(true);
+            } catch (RuntimeException e) {
+                ct = false;
+            }
+        }
+        this.cpuTime = ct;
+        this.gcs = ManagementFactory.getGarbageCollectorMXBeans();
+        if (!ct) {
+            log.info("workqueue: thread CPU time is not available; sleeping workers are detected only by Thread.getState()");
+        } else if (!ProcStat.AVAILABLE) {
+            log.info("workqueue: /proc is not available; a RUNNABLE worker is taken as sleeping after {} samples without CPU progress", STILL_SAMPLES);
+        }
+    }
+
+    boolean enabled() {
+        return intervalNanos > 0;
+    }
+
+    void start(String name, WorkerThreadFactory factory) {
+        if (!enabled()) {
+            return;
+        }
+        Thread t = factory.newThread(name, this);
+        thread = t;
+        t.start();
+    }
+
+    void stop() {
+        stopped = true;
+        Thread t = thread;
+        if (t != null) {
+            LockSupport.unpark(t);
+        }
+    }
+
+    Thread thread() {
+        return thread;
+    }
+
+    /** An item waits behind a running worker of a per-CPU pool: make sure the monitor is sampling. */
+    void poke() {
+        if (parked) {
+            parked = false;
+            Thread t = thread;
+            if (t != null) {
+                LockSupport.unpark(t);
+            }
+        }
+    }
+
+    @Override
+    public void run() {
+        while (!stopped) {
+            long now = System.nanoTime();
+            long next = round(now);
+            rounds++;
+            if (next == Long.MAX_VALUE || next - now > intervalNanos) {
+                parked = true;
+                if (anyPendingBehindRunning()) { // re-check after publishing 'parked'
+                    parked = false;
+                    continue;
+                }
+                if (next == Long.MAX_VALUE) {
+                    LockSupport.park(this);
+                } else {
+                    LockSupport.parkNanos(this, next - now);
+                }
+                parked = false;
+            } else {
+                LockSupport.parkNanos(this, intervalNanos);
+            }
+        }
+    }
+
+    private boolean anyPendingBehindRunning() {
+        for (WorkerPool pool : engine.cpuPools) {
+            if (pool.nrPending > 0 && pool.nrRunning > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** One pass over the per-CPU pools; returns when the next pass is needed (MAX_VALUE: never). */
+    private long round(long now) {
+        long next = Long.MAX_VALUE;
+        for (WorkerPool pool : engine.cpuPools) {
+            boolean watch = pool.nrPending > 0 && pool.nrRunning > 0;
+            for (Worker w : pool.workers) {
+                long seq = w.execSeq;
+                if ((seq & 1) == 0) {
+                    continue; // not executing a work function
+                }
+                int sleeping = w.sleeping;
+                if (sleeping == Worker.SLEEP_HOOK || w.notRunning) {
+                    continue;
+                }
+                if (sleeping == Worker.SLEEP_SAMPLED) {
+                    next = Math.min(next, checkWake(w, seq, now));
+                } else if (watch) {
+                    checkSleep(w, seq, now);
+                    next = Math.min(next, now + intervalNanos);
+                }
+            }
+            if (watch) {
+                next = Math.min(next, now + intervalNanos);
+            }
+        }
+        return next;
+    }
+
+    private void checkSleep(Worker w, long seq, long now) {
+        if (w.monSeq != seq) { // a new execution: forget the previous baseline
+            w.monSeq = seq;
+            w.monCpu = -1;
+            w.monStill = 0;
+        }
+        Thread t = w.thread;
+        boolean asleep;
+        switch (t.getState()) {
+            case BLOCKED, WAITING, TIMED_WAITING -> asleep = true;
+            case RUNNABLE -> asleep = runnableButAsleep(w, t);
+            default -> asleep = false;
+        }
+        if (!asleep) {
+            return;
+        }
+        long cpu = cpuTime(t);
+        boolean marked;
+        w.pool.lock.lock();
+        try {
+            marked = w.execSeq == seq && w.sleepingLocked(Worker.SLEEP_SAMPLED);
+        } finally {
+            w.pool.lock.unlock();
+        }
+        if (marked) {
+            sleepsDetected++;
+            w.monCpu = cpu;
+            w.monBackoff = intervalNanos;
+            w.monNextCheck = now + intervalNanos;
+        }
+    }
+
+    private boolean runnableButAsleep(Worker w, Thread t) {
+        long cpu = cpuTime(t);
+        long prev = w.monCpu;
+        w.monCpu = cpu;
+        if (cpu < 0 || prev < 0 || cpu != prev) {
+            w.monStill = 0;
+            return false; // on CPU since the last sample (or no baseline yet)
+        }
+        ThreadInfo info = threads.getThreadInfo(t.threadId(), 0);
+        nativeChecks++;
+        if (info == null || !info.isInNative()) {
+            return false; // runnable Java or VM code: preempted, or held for a GC or safepoint
+        }
+        long tid = w.tid;
+        if (tid > 0) {
+            long gc = gcCount();
+            char state = ProcStat.state(tid, buf);
+            procReads++;
+            if (state != 'S' && state != 'D') {
+                return false; // 'R': runnable, waiting for a CPU
+            }
+            if (gcCount() != gc) {
+                gcDiscards++;
+                return false; // may have been held at a GC safepoint
+            }
+            return true;
+        }
+        return ++w.monStill >= STILL_SAMPLES;
+    }
+
+    /** A worker marked sleeping by sampling: has it woken? Returns its next check time. */
+    private long checkWake(Worker w, long seq, long now) {
+        if (now - w.monNextCheck < 0) {
+            return w.monNextCheck;
+        }
+        Thread t = w.thread;
+        if (t.getState() == Thread.State.RUNNABLE) {
+            long cpu = cpuTime(t);
+            long prev = w.monCpu;
+            w.monCpu = cpu;
+            if (cpu >= 0 && prev >= 0 && cpu != prev) {
+                boolean woke;
+                w.pool.lock.lock();
+                try {
+                    woke = w.execSeq == seq && w.sleeping == Worker.SLEEP_SAMPLED;
+                    if (woke) {
+                        w.runningLocked();
+                    }
+                } finally {
+                    w.pool.lock.unlock();
+                }
+                if (woke) {
+                    wakesDetected++;
+                }
+                w.monStill = 0;
+                return now + intervalNanos;
+            }
+        }
+        w.monBackoff = Math.min(w.monBackoff * 2, intervalNanos * MAX_BACKOFF_FACTOR);
+        w.monNextCheck = now + w.monBackoff;
+        return w.monNextCheck;
+    }
+
+    private long cpuTime(Thread t) {
+        return cpuTime ? threads.getThreadCpuTime(t.threadId()) : -1;
+    }
+
+    private long gcCount() {
+        long n = 0;
+        for (GarbageCollectorMXBean gc : gcs) {
+            n += gc.getCollectionCount();
+        }
+        return n;
+    }
+}

@@ -1,0 +1,356 @@
+package dev.cmwq.workqueue;
+
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A worker thread of a {@link WorkerPool}, the kernel's {@code worker}; {@link #run()} is
+ * {@code worker_thread()} and {@link #processOneWork} is {@code process_one_work()}.
+ *
+ * <h2>Running and sleeping</h2>
+ * A worker counts toward its pool's {@code nrRunning} while none of the {@link #NOT_RUNNING} flags
+ * is set and it is not marked sleeping. The kernel's scheduler tells the pool the instant a worker
+ * sleeps ({@code wq_worker_sleeping}) or wakes ({@code wq_worker_running}); on the JVM the same
+ * transitions come from {@link Workqueues#blocking} (exact) and from the {@link SleepMonitor}
+ * (sampled). Whenever the worker itself re-enters pool code it is running by definition, so it
+ * clears any sleeping mark first ({@link #runningLocked()}).
+ *
+ * <h2>Fields</h2>
+ * Guarded by {@code pool.lock}: {@code flags}, {@code woken}, {@code lastActive}, the idle links,
+ * {@code scheduled}, {@code currentWork}, {@code currentPwq}. {@code sleeping} is written under the
+ * lock and volatile for the monitor's unlocked pre-checks. {@code execSeq} is volatile: odd while a
+ * work function runs, bumped by the worker itself before and after each call, so the monitor can
+ * tell one execution from the next without the lock. The {@code mon*} fields belong to the monitor
+ * thread alone.
+ */
+final class Worker implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger(Worker.class);
+
+    static final int DIE = 1 << 1;
+    static final int IDLE = 1 << 2;
+    static final int PREP = 1 << 3;
+    static final int CPU_INTENSIVE = 1 << 6;
+    static final int UNBOUND = 1 << 7;
+    static final int NOT_RUNNING = PREP | CPU_INTENSIVE | UNBOUND;
+
+    /** Values of {@link #sleeping}. */
+    static final int AWAKE = 0;
+    static final int SLEEP_SAMPLED = 1;
+    static final int SLEEP_HOOK = 2;
+
+    static final ThreadLocal<Worker> CURRENT = new ThreadLocal<>();
+
+    final WorkerPool pool;
+    final int id;
+    volatile Thread thread;
+
+    int flags = PREP;
+    /** Mirror of {@code (flags & NOT_RUNNING) != 0} for the monitor's unlocked pre-checks. */
+    volatile boolean notRunning = true;
+    boolean woken;
+    long lastActive;
+    Worker idlePrev;
+    Worker idleNext;
+    final WorkList scheduled = new WorkList();
+    Work currentWork;
+    PoolWorkqueue currentPwq;
+    volatile int sleeping = AWAKE;
+    /** Depth of nested blocking hooks; only the worker's own thread touches it. */
+    int hookDepth;
+    volatile long execSeq;
+    /** Linux thread id (for /proc), or -1; set by the thread itself at start. */
+    volatile long tid = -1;
+    /** The workqueue whose name is in the thread name ({@code kworker/0:1-events}); worker thread only. */
+    private Workqueue namedFor;
+    /** Set when a work function threw an Error: the worker is replaced after this item. */
+    private boolean replace;
+
+    // Monitor-private sampling state.
+    long monSeq = -1;
+    long monCpu = -1;
+    long monNextCheck;
+    long monBackoff;
+    int monStill;
+
+    Worker(WorkerPool pool, int id) {
+        this.pool = pool;
+        this.id = id;
+        if (pool.isUnbound()) {
+            flags |= UNBOUND;
+        }
+    }
+
+    // ---- flags; pool lock held, called by the worker itself (which is running) -------------
+
+    void setFlagsLocked(int f) {
+        if ((f & NOT_RUNNING) != 0 && (flags & NOT_RUNNING) == 0) {
+            pool.nrRunning--;
+        }
+        flags |= f;
+        notRunning = (flags & NOT_RUNNING) != 0;
+    }
+
+    void clrFlagsLocked(int f) {
+        int old = flags;
+        flags &= ~f;
+        if ((f & NOT_RUNNING) != 0 && (old & NOT_RUNNING) != 0 && (flags & NOT_RUNNING) == 0) {
+            pool.nrRunning++;
+        }
+        notRunning = (flags & NOT_RUNNING) != 0;
+    }
+
+    /** Wakes this idle worker (the kernel's {@code wake_up_process} from {@code kick_pool}). */
+    void wakeLocked() {
+        if (!woken) {
+            woken = true;
+            Thread t = thread;
+            if (t != null) {
+                LockSupport.unpark(t);
+            }
+        }
+    }
+
+    // ---- sleeping and running: wq_worker_sleeping / wq_worker_running -----------------------
+
+    /**
+     * {@code wq_worker_sleeping()}, pool lock held: the worker is blocked in its work function.
+     *
+     * @return true if the mark was set (the worker counted as running until now)
+     */
+    boolean sleepingLocked(int how) {
+        if ((flags & NOT_RUNNING) != 0 || sleeping != AWAKE || currentWork == null) {
+            return false;
+        }
+        sleeping = how;
+        pool.nrRunning--;
+        if (pool.needMoreWorker()) {
+            currentPwq.stats[PoolWorkqueue.STAT_CM_WAKEUP]++;
+            pool.kickLocked();
+        }
+        return true;
+    }
+
+    /** {@code wq_worker_running()}, pool lock held: the worker is running again. */
+    void runningLocked() {
+        if (sleeping != AWAKE) {
+            sleeping = AWAKE;
+            if ((flags & NOT_RUNNING) == 0) {
+                pool.nrRunning++;
+                pool.watchLocked();
+            }
+        }
+    }
+
+    /** Start of an explicit blocking section, on the worker's own thread inside a work function. */
+    void beginBlocking() {
+        if (hookDepth++ > 0) {
+            return;
+        }
+        pool.lock.lock();
+        try {
+            if (sleeping == SLEEP_SAMPLED) {
+                sleeping = SLEEP_HOOK; // already counted as sleeping; the hook owns the mark now
+            } else {
+                sleepingLocked(SLEEP_HOOK);
+            }
+        } finally {
+            pool.lock.unlock();
+        }
+    }
+
+    void endBlocking() {
+        if (hookDepth == 0 || --hookDepth > 0) {
+            return;
+        }
+        pool.lock.lock();
+        try {
+            runningLocked();
+        } finally {
+            pool.lock.unlock();
+        }
+    }
+
+    // ---- worker_thread() --------------------------------------------------------------------
+
+    @Override
+    public void run() {
+        CURRENT.set(this);
+        tid = ProcStat.currentTid();
+        ReentrantLock lock = pool.lock;
+        lock.lock();
+        try {
+            while ((flags & DIE) == 0) {
+                pool.leaveIdleLocked(this);
+                workLocked();
+                if (replace || (flags & DIE) != 0) {
+                    break;
+                }
+                pool.enterIdleLocked(this);
+                idleLocked();
+            }
+            pool.leaveIdleLocked(this);
+            pool.removeWorkerLocked(this);
+        } finally {
+            lock.unlock();
+            CURRENT.remove();
+            pool.engine.workerExited(this);
+        }
+        if (replace) {
+            pool.engine.replaceWorker(pool);
+        }
+    }
+
+    /** The body of {@code worker_thread()} between leaving and re-entering idle; lock held. */
+    private void workLocked() {
+        for (;;) { // recheck:
+            if (!pool.needMoreWorker()) {
+                return;
+            }
+            if (!pool.mayStartWorking() && pool.manageWorkersLocked()) {
+                continue;
+            }
+            clrFlagsLocked(PREP);
+            do {
+                Work w = pool.worklist.first();
+                if (assignWorkLocked(w)) {
+                    processScheduledWorksLocked();
+                }
+            } while (pool.keepWorking() && !replace && (flags & DIE) == 0);
+            setFlagsLocked(PREP);
+            return;
+        }
+    }
+
+    /**
+     * {@code assign_work()}: moves {@code w} to this worker's scheduled list, or, if another worker
+     * of the pool is executing it, to that worker's list so the item never runs concurrently.
+     */
+    private boolean assignWorkLocked(Work w) {
+        pool.removeWorkLocked(w);
+        Worker collision = pool.findWorkerExecutingLocked(w);
+        if (collision != null) {
+            collision.scheduled.addLast(w);
+            return false;
+        }
+        scheduled.addLast(w);
+        return true;
+    }
+
+    private void processScheduledWorksLocked() {
+        Work w;
+        while ((w = scheduled.first()) != null) {
+            processOneWorkLocked(w);
+        }
+    }
+
+    /** {@code process_one_work()}: lock held on entry and exit, dropped while the function runs. */
+    private void processOneWorkLocked(Work w) {
+        PoolWorkqueue pwq = w.pwq;
+        Workqueue wq = pwq.wq;
+        scheduled.remove(w);
+        currentWork = w;
+        currentPwq = pwq;
+        w.runner = this;
+        w.lastPool = pool;
+        pwq.stats[PoolWorkqueue.STAT_STARTED]++;
+        if (wq.cpuIntensive) {
+            setFlagsLocked(CPU_INTENSIVE);
+        }
+        // Chains execution for NOT_RUNNING workers (unbound, CPU-intensive); a no-op for a per-CPU
+        // pool whose nr_running is at least 1 here, where the monitor may have to watch instead.
+        if (!pool.kickLocked()) {
+            pool.watchLocked();
+        }
+        w.clearPending();
+        pool.lock.unlock();
+
+        if (wq != namedFor) {
+            namedFor = wq;
+            thread.setName(pool.workerName(id) + "-" + wq.name());
+        }
+        Throwable failure = null;
+        execSeq++; // odd: executing
+        try {
+            w.run();
+        } catch (Throwable t) {
+            failure = t;
+        }
+        execSeq++; // even: back in pool code (so a wait for the pool lock is never taken for sleep)
+        Thread.interrupted(); // an interrupt meant for the item must not leak into the next one
+        if (failure != null) {
+            reportFailure(w, wq, failure);
+        }
+
+        pool.lock.lock();
+        runningLocked();
+        hookDepth = 0;
+        clrFlagsLocked(CPU_INTENSIVE);
+        w.runner = null;
+        currentWork = null;
+        currentPwq = null;
+        if (failure != null) {
+            pwq.stats[PoolWorkqueue.STAT_FAILED]++;
+            if (failure instanceof Error) {
+                replace = true;
+            }
+        } else {
+            pwq.stats[PoolWorkqueue.STAT_COMPLETED]++;
+        }
+        pwq.completedLocked();
+    }
+
+    private void reportFailure(Work w, Workqueue wq, Throwable t) {
+        if (t instanceof Error) {
+            log.error("workqueue: work item '{}' on workqueue '{}' threw {}; replacing worker {}",
+                    w.name(), wq.name(), t, pool.workerName(id), t);
+        } else {
+            log.error("workqueue: work item '{}' on workqueue '{}' failed", w.name(), wq.name(), t);
+        }
+    }
+
+    /**
+     * Idle: parks until kicked or told to die. The worker idle longest (the tail of the LIFO list)
+     * reaps itself once its idle time passes the timeout while the pool has too many workers (the
+     * kernel's {@code idle_worker_timeout}). Lock held on entry and exit.
+     */
+    private void idleLocked() {
+        ReentrantLock lock = pool.lock;
+        long timeout = pool.engine.idleTimeoutNanos;
+        for (;;) {
+            if (woken) {
+                woken = false;
+                return;
+            }
+            if ((flags & DIE) != 0) {
+                return;
+            }
+            long now = System.nanoTime();
+            long expires = lastActive + timeout;
+            if (now - expires >= 0) {
+                if (pool.idleLast == this && pool.tooManyWorkers()) {
+                    flags |= DIE;
+                    return;
+                }
+                expires = now + timeout;
+            }
+            lock.unlock();
+            try {
+                LockSupport.parkNanos(this, expires - now);
+            } finally {
+                lock.lock();
+            }
+        }
+    }
+
+    String name() {
+        return pool.workerName(id);
+    }
+
+    @Override
+    public String toString() {
+        Thread t = thread;
+        return t != null ? t.getName() : name();
+    }
+}

@@ -1,0 +1,396 @@
+package dev.cmwq.workqueue;
+
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A pool of worker threads shared by every workqueue that maps to it, the kernel's
+ * {@code worker_pool}. Per CPU there is a normal and a highpri pool; unbound pools are keyed by
+ * their {@link WorkqueueAttrs} and shared by every unbound workqueue with equal attributes.
+ *
+ * <h2>Concurrency management</h2>
+ * Per-CPU pools keep just enough workers running: {@code nrRunning} counts the workers that are
+ * executing and not sleeping. A worker takes further items only while no other worker runs
+ * ({@link #keepWorking()}: pending items and {@code nrRunning <= 1}); when the last running worker
+ * sleeps, the first idle worker is woken at once ({@link #needMoreWorker()}: pending items and
+ * {@code nrRunning == 0}). A worker that starts working with no idle worker left becomes the
+ * manager and creates one ({@link #mayStartWorking()}), so one idle worker is always in reserve.
+ * Idle workers are kept LIFO and the one idle longest is reaped after the idle timeout while there
+ * are too many ({@link #tooManyWorkers()}). Workers of unbound pools carry the UNBOUND flag, which
+ * keeps them out of {@code nrRunning}: every idle worker is woken while items are pending, so
+ * unbound pools run as many items as the workqueues' {@code max_active} let through.
+ *
+ * <p>"Sleeping" is learnt from the explicit {@link Workqueues#blocking} hooks and from the
+ * {@link SleepMonitor}, which samples busy workers; see {@link Worker}.
+ *
+ * <h2>Locking</h2>
+ * {@code lock} (the kernel's {@code pool->lock}) guards the worklist, the idle list, every
+ * worker's flags, current item and scheduled list, and all fields of the pool's
+ * {@link PoolWorkqueue}s. {@code nrRunning} and {@code nrPending} are written under the lock and
+ * are volatile so that the monitor may read them without it. {@code workers} is copy-on-write for
+ * lock-free iteration by the monitor. The lock is never held while a work function runs, while a
+ * thread is created, or while another pool's lock is taken.
+ */
+final class WorkerPool {
+    private static final Logger log = LoggerFactory.getLogger(WorkerPool.class);
+
+    /** The kernel's {@code MAX_IDLE_WORKERS_RATIO}. */
+    static final int MAX_IDLE_WORKERS_RATIO = 4;
+    /** The kernel's {@code CREATE_COOLDOWN}: wait after a failed worker creation. */
+    static final long CREATE_COOLDOWN_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    final Workqueues engine;
+    final int id;
+    /** The CPU of a per-CPU pool, -1 for an unbound pool. */
+    final int cpu;
+    final boolean highpri;
+    /** Resolved attributes: nice and a non-null cpumask. */
+    final WorkqueueAttrs attrs;
+    final ReentrantLock lock = new ReentrantLock();
+    private final Condition inFlightDrained = lock.newCondition();
+
+    final WorkList worklist = new WorkList();
+    volatile int nrPending;
+    volatile int nrRunning;
+    int nrWorkers;
+    int nrIdle;
+    /** Head = most recently idle (woken first); tail = idle longest (reaped first). */
+    Worker idleFirst;
+    Worker idleLast;
+    boolean managerActive;
+    private final BitSet workerIds = new BitSet();
+    private int drainWaiters;
+    /** Set when the pool is being torn down: workers exit instead of idling. */
+    boolean dying;
+    /** For unbound pools: the number of pool workqueues using it; guarded by the engine's pools lock. */
+    int refcnt;
+
+    final CopyOnWriteArrayList<Worker> workers = new CopyOnWriteArrayList<>();
+
+    WorkerPool(Workqueues engine, int id, int cpu, boolean highpri, WorkqueueAttrs attrs) {
+        this.engine = engine;
+        this.id = id;
+        this.cpu = cpu;
+        this.highpri = highpri;
+        this.attrs = attrs;
+    }
+
+    boolean isUnbound() {
+        return cpu < 0;
+    }
+
+    /** Thread name prefix: {@code kworker/0:}, {@code kworker/0:} + {@code H}, {@code kworker/u4:}. */
+    String workerName(int workerId) {
+        if (isUnbound()) {
+            return "kworker/u" + id + ":" + workerId;
+        }
+        return "kworker/" + cpu + ":" + workerId + (highpri ? "H" : "");
+    }
+
+    // ---- the kernel's predicates; pool lock held --------------------------------------------
+
+    boolean needMoreWorker() {
+        return !worklist.isEmpty() && nrRunning == 0;
+    }
+
+    boolean mayStartWorking() {
+        return nrIdle > 0;
+    }
+
+    boolean keepWorking() {
+        return !worklist.isEmpty() && nrRunning <= 1;
+    }
+
+    boolean needToCreateWorker() {
+        return needMoreWorker() && !mayStartWorking();
+    }
+
+    boolean tooManyWorkers() {
+        int idle = nrIdle + (managerActive ? 1 : 0);
+        int busy = nrWorkers - idle;
+        return idle > 2 && (idle - 2) * MAX_IDLE_WORKERS_RATIO >= busy;
+    }
+
+    // ---- worklist; pool lock held -----------------------------------------------------------
+
+    void insertWorkLocked(Work w) {
+        worklist.addLast(w);
+        nrPending = worklist.size();
+        if (!kickLocked()) {
+            watchLocked();
+        }
+    }
+
+    /**
+     * Pending items wait behind a running worker of a per-CPU pool: the sleep monitor must watch
+     * whether that worker sleeps. Called wherever either side of the condition becomes true (an
+     * item is inserted, a worker starts an item or runs again), so the monitor can park otherwise.
+     */
+    void watchLocked() {
+        if (nrRunning > 0 && !worklist.isEmpty() && !isUnbound()) {
+            engine.monitor.poke();
+        }
+    }
+
+    void removeWorkLocked(Work w) {
+        worklist.remove(w);
+        nrPending = worklist.size();
+    }
+
+    /** {@code kick_pool()}: wakes the first idle worker if more workers are needed. */
+    boolean kickLocked() {
+        Worker w = idleFirst;
+        if (w == null || !needMoreWorker()) {
+            return false;
+        }
+        w.wakeLocked();
+        return true;
+    }
+
+    /** {@code find_worker_executing_work()}: the worker of this pool running {@code w}, or null. */
+    Worker findWorkerExecutingLocked(Work w) {
+        Worker r = w.runner;
+        return r != null && r.pool == this ? r : null;
+    }
+
+    // ---- idle list; pool lock held ----------------------------------------------------------
+
+    void enterIdleLocked(Worker w) {
+        w.flags |= Worker.IDLE;
+        w.lastActive = System.nanoTime();
+        nrIdle++;
+        w.idlePrev = null;
+        w.idleNext = idleFirst;
+        if (idleFirst != null) {
+            idleFirst.idlePrev = w;
+        } else {
+            idleLast = w;
+        }
+        idleFirst = w;
+    }
+
+    void leaveIdleLocked(Worker w) {
+        if ((w.flags & Worker.IDLE) == 0) {
+            return;
+        }
+        w.flags &= ~Worker.IDLE;
+        nrIdle--;
+        if (w.idlePrev != null) {
+            w.idlePrev.idleNext = w.idleNext;
+        } else {
+            idleFirst = w.idleNext;
+        }
+        if (w.idleNext != null) {
+            w.idleNext.idlePrev = w.idlePrev;
+        } else {
+            idleLast = w.idlePrev;
+        }
+        w.idlePrev = null;
+        w.idleNext = null;
+    }
+
+    // ---- worker creation and removal --------------------------------------------------------
+
+    /**
+     * {@code create_worker()}: makes a worker, puts it on the idle list and starts its thread (which
+     * begins by leaving the idle list and checking for work). Called without the pool lock.
+     *
+     * @return the worker, or null if the thread could not be made (limit or factory failure)
+     */
+    Worker createWorker() {
+        if (!engine.reserveWorker()) {
+            engine.workerCreationFailed(this, null);
+            return null;
+        }
+        Worker w;
+        lock.lock();
+        try {
+            if (dying) {
+                engine.releaseWorker();
+                return null;
+            }
+            int wid = workerIds.nextClearBit(0);
+            workerIds.set(wid);
+            w = new Worker(this, wid);
+            nrWorkers++;
+            workers.add(w);
+            enterIdleLocked(w);
+        } finally {
+            lock.unlock();
+        }
+        Throwable failure = null;
+        try {
+            Thread t = engine.threadFactory.newThread(workerName(w.id), w);
+            if (t == null) {
+                throw new IllegalStateException("thread factory returned null");
+            }
+            w.thread = t;
+            engine.workerStarting(w);
+            t.start();
+        } catch (Throwable e) { // includes OutOfMemoryError: unable to create native thread
+            failure = e;
+        }
+        if (failure != null) {
+            lock.lock();
+            try {
+                leaveIdleLocked(w);
+                removeWorkerLocked(w);
+            } finally {
+                lock.unlock();
+            }
+            engine.workerExited(w); // releases the reservation
+            if (w.thread == null) {
+                engine.releaseWorker();
+            }
+            engine.workerCreationFailed(this, failure);
+            return null;
+        }
+        return w;
+    }
+
+    /** Pool lock held: forgets a worker that is exiting (or never started). */
+    void removeWorkerLocked(Worker w) {
+        nrWorkers--;
+        workerIds.clear(w.id);
+        workers.remove(w);
+    }
+
+    /**
+     * {@code manage_workers()}, pool lock held (dropped while creating). Only one manager at a time;
+     * returns false if another worker is managing, in which case the caller just works.
+     */
+    boolean manageWorkersLocked() {
+        if (managerActive) {
+            return false;
+        }
+        managerActive = true;
+        try {
+            maybeCreateWorkerLocked();
+        } finally {
+            managerActive = false;
+        }
+        return true;
+    }
+
+    /** {@code maybe_create_worker()}: creates one worker if needed, retrying after a cooldown. */
+    private void maybeCreateWorkerLocked() {
+        while (needToCreateWorker() && !dying) {
+            lock.unlock();
+            Worker w;
+            try {
+                w = createWorker();
+            } finally {
+                lock.lock();
+            }
+            if (w != null || !needToCreateWorker() || dying) {
+                break;
+            }
+            // Creation failed: keep the pool going with the workers it has and retry later.
+            lock.unlock();
+            try {
+                engine.creationCooldown(CREATE_COOLDOWN_NANOS);
+            } finally {
+                lock.lock();
+            }
+        }
+    }
+
+    // ---- waiting for pool workqueues to empty -----------------------------------------------
+
+    void inFlightDrainedLocked() {
+        if (drainWaiters > 0) {
+            inFlightDrained.signalAll();
+        }
+    }
+
+    /**
+     * Waits until {@code pwq} has nothing in flight or the deadline passes.
+     *
+     * @return true if it emptied
+     */
+    boolean awaitIdle(PoolWorkqueue pwq, long deadlineNanos) throws InterruptedException {
+        lock.lock();
+        try {
+            drainWaiters++;
+            try {
+                while (pwq.nrInFlight > 0) {
+                    long left = deadlineNanos - System.nanoTime();
+                    if (left <= 0) {
+                        return false;
+                    }
+                    inFlightDrained.awaitNanos(left);
+                }
+                return true;
+            } finally {
+                drainWaiters--;
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Items of {@code pwq} that are queued or running, for reports of what did not finish. */
+    List<String> describeInFlight(PoolWorkqueue pwq) {
+        List<String> out = new ArrayList<>();
+        lock.lock();
+        try {
+            for (Worker w : workers) {
+                if (w.currentPwq == pwq) {
+                    out.add(w.currentWork.name() + " (running on " + w.thread.getName() + ")");
+                }
+                for (Work s = w.scheduled.first(); s != null; s = s.next) {
+                    if (s.pwq == pwq) {
+                        out.add(s.name() + " (scheduled)");
+                    }
+                }
+            }
+            for (Work s = worklist.first(); s != null; s = s.next) {
+                if (s.pwq == pwq) {
+                    out.add(s.name() + " (pending)");
+                }
+            }
+            for (Work s = pwq.inactive.first(); s != null; s = s.next) {
+                out.add(s.name() + " (inactive)");
+            }
+        } finally {
+            lock.unlock();
+        }
+        return out;
+    }
+
+    /** Tells every worker to exit once idle; busy ones finish their current item first. */
+    void destroy() {
+        lock.lock();
+        try {
+            dying = true;
+            for (Worker w : workers) {
+                w.flags |= Worker.DIE;
+                w.wakeLocked();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    PoolStats snapshot() {
+        lock.lock();
+        try {
+            return new PoolStats(id, isUnbound() ? "unbound" : highpri ? "cpu-highpri" : "cpu", cpu,
+                    attrs.nice(), attrs.cpumask(), nrWorkers, nrIdle, nrRunning, worklist.size());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "pool " + id + (isUnbound() ? " (unbound, " + attrs + ")" : " (cpu " + cpu + (highpri ? " highpri)" : ")"));
+    }
+}

@@ -1,0 +1,677 @@
+package dev.cmwq.workqueue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The workqueue engine: owns the worker pools, the system workqueues and the sleep monitor. There
+ * are no static globals; two engines in one JVM do not see each other.
+ *
+ * <pre>{@code
+ * Workqueues wqs = Workqueues.builder().build();
+ * Workqueue writeback = wqs.alloc("writeback", EnumSet.of(WqFlag.UNBOUND, WqFlag.MEM_RECLAIM), 0);
+ * Work flush = new Work("flush-dirty", this::flushDirty);
+ * writeback.queue(flush);       // true: queued
+ * writeback.queue(flush);       // false: already pending
+ * wqs.systemWq().queue(other);  // the kernel's schedule_work()
+ * }</pre>
+ *
+ * <h2>Locking</h2>
+ * {@code poolsLock} (the kernel's {@code wq_pool_mutex}) serializes creating and destroying
+ * workqueues and unbound pools; it guards {@code unboundPools} and each unbound pool's
+ * {@code refcnt}, and is taken before any pool lock, never after. {@code byName} and
+ * {@code workqueues} are concurrent collections written under it. {@code runState} is volatile.
+ * {@code nrWorkerThreads} is atomic (CAS against {@code maxWorkers}).
+ */
+public final class Workqueues implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Workqueues.class);
+
+    /** {@code WORK_CPU_UNBOUND}: "the caller's CPU" for {@link Workqueue#queueOn}. */
+    public static final int WORK_CPU_UNBOUND = -1;
+    /** {@code WQ_MAX_ACTIVE}. */
+    public static final int WQ_MAX_ACTIVE = 512;
+    /** {@code WQ_DFL_ACTIVE}: what max_active 0 means. */
+    public static final int WQ_DFL_ACTIVE = WQ_MAX_ACTIVE / 2;
+    /** {@code WQ_MAX_UNBOUND_PER_CPU}. */
+    public static final int WQ_MAX_UNBOUND_PER_CPU = 4;
+
+    static final int RUNNING = 0;
+    static final int SHUTTING_DOWN = 1;
+    static final int TERMINATED = 2;
+
+    final int cpus;
+    final long idleTimeoutNanos;
+    final WorkerThreadFactory threadFactory;
+    final int maxWorkers;
+    final boolean powerEfficient;
+    private final CpuLocator cpuLocator;
+    private final String name;
+
+    /** Per-CPU pools: index {@code cpu * 2} normal, {@code cpu * 2 + 1} highpri. */
+    final WorkerPool[] cpuPools;
+    final ReentrantLock poolsLock = new ReentrantLock();
+    private final Map<WorkqueueAttrs, WorkerPool> unboundPools = new HashMap<>();
+    private int nextPoolId;
+    private final ConcurrentHashMap<String, Workqueue> byName = new ConcurrentHashMap<>();
+    private final CopyOnWriteArrayList<Workqueue> workqueues = new CopyOnWriteArrayList<>();
+    private final AtomicInteger nrWorkerThreads = new AtomicInteger();
+    private final Set<Worker> liveWorkers = ConcurrentHashMap.newKeySet();
+    private volatile boolean creationFailureLogged;
+    final SleepMonitor monitor;
+    volatile int runState = RUNNING;
+
+    private final Workqueue systemWq;
+    private final Workqueue systemHighpriWq;
+    private final Workqueue systemLongWq;
+    private final Workqueue systemUnboundWq;
+    private final Workqueue systemFreezableWq;
+    private final Workqueue systemPowerEfficientWq;
+    private final Workqueue systemFreezablePowerEfficientWq;
+
+    private Workqueues(Builder b) {
+        this.cpus = b.cpus;
+        this.idleTimeoutNanos = b.idleTimeout.toNanos();
+        this.threadFactory = b.threadFactory;
+        this.maxWorkers = b.maxWorkers;
+        this.powerEfficient = b.powerEfficient;
+        this.cpuLocator = b.cpuLocator;
+        this.name = b.name;
+        this.monitor = new SleepMonitor(this, b.monitorInterval.toNanos());
+
+        cpuPools = new WorkerPool[cpus * 2];
+        WorkqueueAttrs normal = new WorkqueueAttrs(0, null);
+        WorkqueueAttrs high = new WorkqueueAttrs(WorkqueueAttrs.HIGHPRI_NICE, null);
+        for (int cpu = 0; cpu < cpus; cpu++) {
+            cpuPools[cpu * 2] = new WorkerPool(this, nextPoolId++, cpu, false, normal.withCpumask(CpuMask.of(cpu)));
+            cpuPools[cpu * 2 + 1] = new WorkerPool(this, nextPoolId++, cpu, true, high.withCpumask(CpuMask.of(cpu)));
+        }
+        try {
+            for (WorkerPool pool : cpuPools) {
+                if (pool.createWorker() == null) {
+                    throw new IllegalStateException("workqueue: cannot create the first worker of " + pool);
+                }
+            }
+            systemWq = allocSystem("events", "system_wq", EnumSet.noneOf(WqFlag.class), 0);
+            systemHighpriWq = allocSystem("events_highpri", "system_highpri_wq", EnumSet.of(WqFlag.HIGHPRI), 0);
+            systemLongWq = allocSystem("events_long", "system_long_wq", EnumSet.noneOf(WqFlag.class), 0);
+            systemUnboundWq = allocSystem("events_unbound", "system_unbound_wq", EnumSet.of(WqFlag.UNBOUND), WQ_MAX_ACTIVE);
+            systemFreezableWq = allocSystem("events_freezable", "system_freezable_wq", EnumSet.of(WqFlag.FREEZABLE), 0);
+            systemPowerEfficientWq = allocSystem("events_power_efficient", "system_power_efficient_wq",
+                    EnumSet.of(WqFlag.POWER_EFFICIENT), 0);
+            systemFreezablePowerEfficientWq = allocSystem("events_freezable_pwr_efficient",
+                    "system_freezable_power_efficient_wq", EnumSet.of(WqFlag.FREEZABLE, WqFlag.POWER_EFFICIENT), 0);
+            monitor.start(name + "-sysmon", threadFactory);
+        } catch (RuntimeException | Error e) {
+            shutdown(Duration.ofSeconds(10));
+            throw e;
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** An engine with the defaults: one CPU per available processor. */
+    public static Workqueues create() {
+        return builder().build();
+    }
+
+    // ---- allocating workqueues --------------------------------------------------------------
+
+    /**
+     * {@code alloc_workqueue()}.
+     *
+     * @param maxActive 0 for the default (256); otherwise clamped to 1..512 (unbound:
+     *                  1..max(512, 4 x CPUs)) with the kernel's warning
+     * @throws IllegalArgumentException if the name is empty or taken (by a queue or a system queue's alias)
+     */
+    public Workqueue alloc(String name, Set<WqFlag> flags, int maxActive) {
+        return alloc(name, flags, maxActive, null);
+    }
+
+    /** {@code alloc_workqueue()} with varargs flags. */
+    public Workqueue alloc(String name, int maxActive, WqFlag... flags) {
+        return alloc(name, flagSet(flags), maxActive, null);
+    }
+
+    /**
+     * {@code alloc_workqueue()} followed by {@code apply_workqueue_attrs()} for an unbound queue:
+     * the queue is served by the unbound pool with these attributes, shared with every unbound
+     * queue that has equal ones.
+     *
+     * @param attrs null for the defaults; only allowed for unbound queues
+     */
+    public Workqueue alloc(String name, Set<WqFlag> flags, int maxActive, WorkqueueAttrs attrs) {
+        Objects.requireNonNull(flags, "flags");
+        boolean unbound = flags.contains(WqFlag.UNBOUND) || (flags.contains(WqFlag.POWER_EFFICIENT) && powerEfficient);
+        if (attrs != null && !unbound) {
+            throw new IllegalArgumentException("workqueue '" + name + "': attributes (nice, cpumask) apply only to unbound workqueues; add "
+                    + WqFlag.UNBOUND + " to " + flags);
+        }
+        return register(name, null, flags, false, clampMaxActive(maxActive, unbound, name), attrs);
+    }
+
+    /**
+     * {@code alloc_ordered_workqueue()}: executes at most one item at a time, in queueing order.
+     */
+    public Workqueue allocOrdered(String name, WqFlag... flags) {
+        Set<WqFlag> f = flagSet(flags);
+        f.add(WqFlag.UNBOUND);
+        return register(name, null, f, true, 1, null);
+    }
+
+    private Workqueue allocSystem(String name, String alias, Set<WqFlag> flags, int maxActive) {
+        boolean unbound = flags.contains(WqFlag.UNBOUND) || (flags.contains(WqFlag.POWER_EFFICIENT) && powerEfficient);
+        return register(name, alias, flags, false, clampMaxActive(maxActive, unbound, name), null);
+    }
+
+    private Workqueue register(String name, String alias, Set<WqFlag> flags, boolean ordered, int maxActive,
+                               WorkqueueAttrs attrs) {
+        if (name == null || name.isBlank()) {
+            throw new IllegalArgumentException("a workqueue needs a non-empty name");
+        }
+        poolsLock.lock();
+        try {
+            if (runState != RUNNING) {
+                throw new IllegalStateException("workqueue engine is shut down; cannot allocate workqueue '" + name + "'");
+            }
+            for (String n : alias == null ? List.of(name) : List.of(name, alias)) {
+                Workqueue other = byName.get(n);
+                if (other != null) {
+                    throw new IllegalArgumentException("workqueue name '" + n + "' is already taken by " + describe(other)
+                            + "; workqueue names are unique per engine");
+                }
+            }
+            Workqueue wq = new Workqueue(this, name, alias, flags, ordered, maxActive, attrs);
+            byName.put(name, wq);
+            if (alias != null) {
+                byName.put(alias, wq);
+            }
+            workqueues.add(wq);
+            return wq;
+        } finally {
+            poolsLock.unlock();
+        }
+    }
+
+    private static String describe(Workqueue wq) {
+        return wq.alias() != null ? "system workqueue '" + wq.name() + "' (" + wq.alias() + ")" : "workqueue '" + wq.name() + "'";
+    }
+
+    /** After a workqueue drained: forget its names and release its unbound pool. */
+    void unregister(Workqueue wq) {
+        poolsLock.lock();
+        try {
+            byName.remove(wq.name(), wq);
+            workqueues.remove(wq);
+            if (wq.unbound) {
+                putUnboundPool(wq.unboundPwq.pool);
+            }
+        } finally {
+            poolsLock.unlock();
+        }
+    }
+
+    /** {@code wq_clamp_max_active()}, with 0 meaning {@link #WQ_DFL_ACTIVE}. */
+    int clampMaxActive(int requested, boolean unbound, String wqName) {
+        int maxActive = requested == 0 ? WQ_DFL_ACTIVE : requested;
+        int limit = unbound ? unboundMaxActiveLimit() : WQ_MAX_ACTIVE;
+        if (maxActive < 1 || maxActive > limit) {
+            log.warn("workqueue: max_active {} requested for {} is out of range, clamping between {} and {}", requested, wqName, 1, limit);
+            maxActive = Math.max(1, Math.min(limit, maxActive));
+        }
+        return maxActive;
+    }
+
+    /** {@code WQ_UNBOUND_MAX_ACTIVE}: max(512, 4 x CPUs). */
+    public int unboundMaxActiveLimit() {
+        return Math.max(WQ_MAX_ACTIVE, cpus * WQ_MAX_UNBOUND_PER_CPU);
+    }
+
+    private static Set<WqFlag> flagSet(WqFlag... flags) {
+        Set<WqFlag> s = EnumSet.noneOf(WqFlag.class);
+        for (WqFlag f : flags) {
+            s.add(Objects.requireNonNull(f, "flag"));
+        }
+        return s;
+    }
+
+    // ---- pools ------------------------------------------------------------------------------
+
+    WorkerPool cpuPool(int cpu, boolean highpri) {
+        return cpuPools[cpu * 2 + (highpri ? 1 : 0)];
+    }
+
+    /** {@code get_unbound_pool()}: poolsLock held. */
+    WorkerPool getUnboundPool(WorkqueueAttrs attrs) {
+        WorkerPool pool = unboundPools.get(attrs);
+        if (pool == null) {
+            pool = new WorkerPool(this, nextPoolId++, -1, false, attrs);
+            if (pool.createWorker() == null) {
+                throw new IllegalStateException("workqueue: cannot create the first worker of an unbound pool with " + attrs);
+            }
+            unboundPools.put(attrs, pool);
+        }
+        pool.refcnt++;
+        return pool;
+    }
+
+    /** {@code put_unbound_pool()}: poolsLock held. */
+    private void putUnboundPool(WorkerPool pool) {
+        if (--pool.refcnt == 0) {
+            unboundPools.remove(pool.attrs, pool);
+            pool.destroy();
+        }
+    }
+
+    /** The CPU whose pool a bound item queued by the caller goes to. */
+    int currentCpu() {
+        Worker w = Worker.CURRENT.get();
+        if (w != null && w.pool.engine == this && w.pool.cpu >= 0) {
+            return w.pool.cpu;
+        }
+        int c = cpuLocator.currentCpu();
+        return c < 0 ? 0 : c % cpus;
+    }
+
+    boolean reserveWorker() {
+        int n;
+        do {
+            n = nrWorkerThreads.get();
+            if (n >= maxWorkers) {
+                return false;
+            }
+        } while (!nrWorkerThreads.compareAndSet(n, n + 1));
+        return true;
+    }
+
+    void releaseWorker() {
+        nrWorkerThreads.decrementAndGet();
+    }
+
+    void workerStarting(Worker w) {
+        liveWorkers.add(w);
+    }
+
+    void workerExited(Worker w) {
+        if (liveWorkers.remove(w)) {
+            releaseWorker();
+        }
+    }
+
+    void workerCreationFailed(WorkerPool pool, Throwable t) {
+        if (!creationFailureLogged) {
+            creationFailureLogged = true;
+            log.error("workqueue: Failed to create a worker thread for {}: {}", pool,
+                    t == null ? "the engine's limit of " + maxWorkers + " worker threads is reached" : t.toString());
+        } else {
+            log.debug("workqueue: worker creation failed again for {}: {}", pool, t == null ? "limit " + maxWorkers : t);
+        }
+    }
+
+    void creationCooldown(long nanos) {
+        long deadline = System.nanoTime() + nanos;
+        long left;
+        while (runState == RUNNING && (left = deadline - System.nanoTime()) > 0) {
+            LockSupport.parkNanos(this, left);
+        }
+    }
+
+    /** A worker died of an Error: put a fresh one in its place and let it pick up pending work. */
+    void replaceWorker(WorkerPool pool) {
+        if (runState != RUNNING) {
+            return;
+        }
+        pool.createWorker();
+        pool.lock.lock();
+        try {
+            pool.kickLocked();
+        } finally {
+            pool.lock.unlock();
+        }
+    }
+
+    // ---- explicit blocking hooks ------------------------------------------------------------
+
+    /**
+     * Marks the calling worker as sleeping until the returned section is closed, so its pool can
+     * start other items at once (zero-latency concurrency management). Use around blocking calls
+     * in work functions; outside a worker thread it does nothing.
+     *
+     * <pre>{@code
+     * try (Blocking b = Workqueues.beginBlocking()) {
+     *     response = httpClient.send(request, handler);
+     * }
+     * }</pre>
+     */
+    public static Blocking beginBlocking() {
+        Worker w = Worker.CURRENT.get();
+        if (w == null || w.currentWork == null) {
+            return Blocking.NONE;
+        }
+        w.beginBlocking();
+        return new Blocking(w);
+    }
+
+    /** Runs {@code call} as a blocking section (see {@link #beginBlocking()}) and returns its result. */
+    public static <T, X extends Throwable> T blocking(BlockingCall<T, X> call) throws X {
+        try (Blocking b = beginBlocking()) {
+            return call.call();
+        }
+    }
+
+    /** Runs {@code action} as a blocking section (see {@link #beginBlocking()}). */
+    public static <X extends Throwable> void blocking(BlockingAction<X> action) throws X {
+        try (Blocking b = beginBlocking()) {
+            action.run();
+        }
+    }
+
+    /**
+     * {@link ForkJoinPool#managedBlock} for code that already uses {@link ForkJoinPool.ManagedBlocker}:
+     * on a worker thread it blocks inside a blocking section, elsewhere it defers to ForkJoinPool.
+     */
+    public static void managedBlock(ForkJoinPool.ManagedBlocker blocker) throws InterruptedException {
+        if (Worker.CURRENT.get() == null) {
+            ForkJoinPool.managedBlock(blocker);
+            return;
+        }
+        if (blocker.isReleasable()) {
+            return;
+        }
+        try (Blocking b = beginBlocking()) {
+            while (!blocker.isReleasable() && !blocker.block()) {
+                // keep blocking until released
+            }
+        }
+    }
+
+    @FunctionalInterface
+    public interface BlockingCall<T, X extends Throwable> {
+        T call() throws X;
+    }
+
+    @FunctionalInterface
+    public interface BlockingAction<X extends Throwable> {
+        void run() throws X;
+    }
+
+    // ---- lookup and inspection --------------------------------------------------------------
+
+    /** A workqueue by name or, for system queues, by the kernel's variable name ({@code system_wq}). */
+    public Optional<Workqueue> workqueue(String name) {
+        return Optional.ofNullable(byName.get(name));
+    }
+
+    /** Every workqueue, system queues first, in creation order. */
+    public List<Workqueue> workqueues() {
+        return List.copyOf(workqueues);
+    }
+
+    /** Every worker pool: per CPU normal and highpri, then the unbound pools. */
+    public List<PoolStats> pools() {
+        List<WorkerPool> all = new ArrayList<>(List.of(cpuPools));
+        poolsLock.lock();
+        try {
+            all.addAll(unboundPools.values());
+        } finally {
+            poolsLock.unlock();
+        }
+        all.sort((a, b) -> Integer.compare(a.id, b.id));
+        List<PoolStats> out = new ArrayList<>(all.size());
+        for (WorkerPool p : all) {
+            out.add(p.snapshot());
+        }
+        return out;
+    }
+
+    /** The number of CPUs the engine manages (per-CPU pool pairs). */
+    public int cpus() {
+        return cpus;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** Worker threads alive now (rescuers and the monitor not counted). */
+    public int workerThreads() {
+        return nrWorkerThreads.get();
+    }
+
+    public boolean isPowerEfficient() {
+        return powerEfficient;
+    }
+
+    public boolean isShutdown() {
+        return runState != RUNNING;
+    }
+
+    /** {@code system_wq} ({@code events}): bound, the default for {@code schedule_work()}. */
+    public Workqueue systemWq() {
+        return systemWq;
+    }
+
+    /** {@code system_highpri_wq} ({@code events_highpri}). */
+    public Workqueue systemHighpriWq() {
+        return systemHighpriWq;
+    }
+
+    /** {@code system_long_wq} ({@code events_long}): for items that may run long. */
+    public Workqueue systemLongWq() {
+        return systemLongWq;
+    }
+
+    /** {@code system_unbound_wq} ({@code events_unbound}). */
+    public Workqueue systemUnboundWq() {
+        return systemUnboundWq;
+    }
+
+    /** {@code system_freezable_wq} ({@code events_freezable}). */
+    public Workqueue systemFreezableWq() {
+        return systemFreezableWq;
+    }
+
+    /** {@code system_power_efficient_wq} ({@code events_power_efficient}). */
+    public Workqueue systemPowerEfficientWq() {
+        return systemPowerEfficientWq;
+    }
+
+    /** {@code system_freezable_power_efficient_wq} ({@code events_freezable_pwr_efficient}). */
+    public Workqueue systemFreezablePowerEfficientWq() {
+        return systemFreezablePowerEfficientWq;
+    }
+
+    // ---- shutdown ---------------------------------------------------------------------------
+
+    /**
+     * Refuses new items, waits for every queued item to finish, then stops every thread.
+     *
+     * @return true if every item finished and every thread exited within {@code timeout}; false
+     *         otherwise, after logging each item that did not finish and each thread still alive
+     */
+    public boolean shutdown(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        poolsLock.lock();
+        try {
+            if (runState == RUNNING) {
+                runState = SHUTTING_DOWN;
+            }
+        } finally {
+            poolsLock.unlock();
+        }
+        List<String> unfinished = new ArrayList<>();
+        boolean interrupted = false;
+        for (Workqueue wq : workqueues) {
+            try {
+                if (!interrupted && wq.awaitIdle(deadline)) {
+                    continue;
+                }
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+            for (String item : wq.describeInFlight()) {
+                unfinished.add(wq.name() + ": " + item);
+            }
+        }
+        if (!unfinished.isEmpty()) {
+            log.warn("workqueue: shutdown of engine '{}' left {} work items unfinished: {}", name, unfinished.size(), unfinished);
+        }
+        runState = TERMINATED;
+        monitor.stop();
+        List<WorkerPool> all = new ArrayList<>(List.of(cpuPools));
+        poolsLock.lock();
+        try {
+            all.addAll(unboundPools.values());
+            unboundPools.clear();
+        } finally {
+            poolsLock.unlock();
+        }
+        for (WorkerPool pool : all) {
+            pool.destroy();
+        }
+        List<Thread> threads = new ArrayList<>();
+        for (Worker w : liveWorkers) {
+            if (w.thread != null) {
+                threads.add(w.thread);
+            }
+        }
+        if (monitor.thread() != null) {
+            threads.add(monitor.thread());
+        }
+        List<String> alive = new ArrayList<>();
+        for (Thread t : threads) {
+            if (!interrupted) {
+                try {
+                    long left = deadline - System.nanoTime();
+                    if (left > 0) {
+                        t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                    }
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (t.isAlive()) {
+                alive.add(t.getName());
+            }
+        }
+        if (!alive.isEmpty()) {
+            log.warn("workqueue: shutdown of engine '{}': threads still running after {}: {}", name, timeout, alive);
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        return unfinished.isEmpty() && alive.isEmpty();
+    }
+
+    /** {@link #shutdown(Duration)} with 30 seconds. */
+    @Override
+    public void close() {
+        shutdown(Duration.ofSeconds(30));
+    }
+
+    @Override
+    public String toString() {
+        return "Workqueues[" + name + ", cpus=" + cpus + ", workqueues=" + workqueues.size() + "]";
+    }
+
+    /** Engine settings. */
+    public static final class Builder {
+        private int cpus = Runtime.getRuntime().availableProcessors();
+        private Duration idleTimeout = Duration.ofSeconds(300);
+        private Duration monitorInterval = Duration.ofMillis(1);
+        private WorkerThreadFactory threadFactory = WorkerThreadFactory.platform(true);
+        private int maxWorkers = 4096;
+        private boolean powerEfficient;
+        private CpuLocator cpuLocator = CpuLocator.perThread();
+        private String name = "cmwq";
+
+        private Builder() {
+        }
+
+        /** The number of CPUs, i.e. of per-CPU pool pairs (default: available processors). */
+        public Builder cpus(int n) {
+            if (n < 1 || n > 4096) {
+                throw new IllegalArgumentException("cpus " + n + " out of range; allowed 1..4096");
+            }
+            this.cpus = n;
+            return this;
+        }
+
+        /** How long surplus idle workers are kept (the kernel's {@code IDLE_WORKER_TIMEOUT}, 300 s). */
+        public Builder idleTimeout(Duration d) {
+            if (d == null || d.isNegative() || d.isZero()) {
+                throw new IllegalArgumentException("idle timeout must be positive, got " + d);
+            }
+            this.idleTimeout = d;
+            return this;
+        }
+
+        /**
+         * The sleep monitor's sampling interval (default 1 ms); zero turns sampling off, leaving
+         * only the explicit {@link Workqueues#beginBlocking()} hooks.
+         */
+        public Builder monitorInterval(Duration d) {
+            if (d == null || d.isNegative()) {
+                throw new IllegalArgumentException("monitor interval must be zero (off) or positive, got " + d);
+            }
+            this.monitorInterval = d;
+            return this;
+        }
+
+        public Builder threadFactory(WorkerThreadFactory f) {
+            this.threadFactory = Objects.requireNonNull(f, "threadFactory");
+            return this;
+        }
+
+        /** The most worker threads the engine may have at once (default 4096). */
+        public Builder maxWorkers(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("maxWorkers must be at least 1, got " + n);
+            }
+            this.maxWorkers = n;
+            return this;
+        }
+
+        /** The kernel's {@code workqueue.power_efficient}: POWER_EFFICIENT queues become unbound. */
+        public Builder powerEfficient(boolean on) {
+            this.powerEfficient = on;
+            return this;
+        }
+
+        public Builder cpuLocator(CpuLocator l) {
+            this.cpuLocator = Objects.requireNonNull(l, "cpuLocator");
+            return this;
+        }
+
+        /** The engine's name, used for its monitor thread and in logs. */
+        public Builder name(String n) {
+            if (n == null || n.isBlank()) {
+                throw new IllegalArgumentException("engine name must not be empty");
+            }
+            this.name = n;
+            return this;
+        }
+
+        public Workqueues build() {
+            return new Workqueues(this);
+        }
+    }
+}
