@@ -352,6 +352,44 @@ class BlockingDetectionTest {
         }
     }
 
+    /**
+     * The monitor parks when no pool has pending items behind a running worker: an idle engine
+     * costs no CPU. It wakes when an item waits behind a running worker, and parks again after.
+     */
+    @Test
+    @Timeout(60)
+    void monitorParksWhenNothingCanStall() throws Exception {
+        try (Workqueues e = Workqueues.builder().cpus(1).name("idle").build()) {
+            SleepMonitor m = e.monitor;
+            Thread t = m.thread();
+            await().atMost(Duration.ofSeconds(30)).until(() -> t.getState() == Thread.State.WAITING);
+            long rounds = m.rounds;
+            long cpu = ManagementFactory.getThreadMXBean().getThreadCpuTime(t.threadId());
+            await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(5))
+                    .until(() -> m.rounds == rounds && t.getState() == Thread.State.WAITING);
+            assertThat(ManagementFactory.getThreadMXBean().getThreadCpuTime(t.threadId())).isEqualTo(cpu);
+
+            // An item behind a running worker wakes it up; it samples, then parks again.
+            Workqueue wq = e.alloc("wake", 0);
+            CountDownLatch release = new CountDownLatch(1);
+            CountDownLatch aRunning = new CountDownLatch(1);
+            CountDownLatch bDone = new CountDownLatch(1);
+            wq.queueOn(0, new Work("A", () -> {
+                aRunning.countDown();
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                while (release.getCount() > 0 && System.nanoTime() < end) {
+                    Thread.onSpinWait(); // running, not sleeping
+                }
+            }));
+            aRunning.await();
+            wq.queueOn(0, new Work("B", bDone::countDown));
+            await().atMost(Duration.ofSeconds(30)).until(() -> m.rounds > rounds + 5);
+            release.countDown();
+            assertThat(bDone.await(30, TimeUnit.SECONDS)).isTrue();
+            await().atMost(Duration.ofSeconds(30)).until(() -> t.getState() == Thread.State.WAITING);
+        }
+    }
+
     private static long gcCount() {
         long n = 0;
         for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {

@@ -1,0 +1,49 @@
+package dev.cmwq.workqueue;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The README's usage example, so that it keeps compiling and meaning what it says. */
+class ReadmeExampleTest {
+    @Test
+    @Timeout(60)
+    void readmeExample() throws Exception {
+        CountDownLatch ran = new CountDownLatch(2); // flush once (absorbed second call) + refresh
+        CountDownLatch release = new CountDownLatch(1);
+        Workqueues wqs = Workqueues.builder().build();
+        Workqueue writeback = wqs.alloc("writeback", EnumSet.of(WqFlag.UNBOUND, WqFlag.MEM_RECLAIM), 8);
+        Workqueue audit = wqs.allocOrdered("audit");
+        assertThat(audit.isOrdered()).isTrue();
+
+        // Fill writeback's 8 active slots so that flush provably stays pending.
+        for (int i = 0; i < 8; i++) {
+            writeback.queue(new Work("blocker-" + i, () -> await(release)));
+        }
+        Work flush = new Work("flush-dirty", ran::countDown);
+        assertThat(writeback.queue(flush)).isTrue();
+        assertThat(writeback.queue(flush)).isFalse();
+        assertThat(flush.isPending()).isTrue();
+
+        wqs.systemWq().queue(new Work("refresh", ran::countDown));
+        String body = Workqueues.blocking(() -> "response body");
+        assertThat(body).isEqualTo("response body");
+        release.countDown();
+
+        assertThat(ran.await(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(wqs.shutdown(Duration.ofSeconds(30))).isTrue();
+    }
+
+    private static void await(CountDownLatch l) {
+        try {
+            l.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
