@@ -205,7 +205,7 @@ final class Worker implements Runnable {
     /** The body of {@code worker_thread()} between leaving and re-entering idle; lock held. */
     private void workLocked() {
         for (;;) { // recheck:
-            if (!pool.needMoreWorker()) {
+            if ((flags & DIE) != 0 || !pool.needMoreWorker()) {
                 return;
             }
             if (!pool.mayStartWorking() && pool.manageWorkersLocked()) {

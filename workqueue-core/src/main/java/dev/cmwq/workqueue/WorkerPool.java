@@ -267,7 +267,7 @@ final class WorkerPool {
      * returns false if another worker is managing, in which case the caller just works.
      */
     boolean manageWorkersLocked() {
-        if (managerActive) {
+        if (managerActive || dying) {
             return false;
         }
         managerActive = true;
@@ -281,7 +281,7 @@ final class WorkerPool {
 
     /** {@code maybe_create_worker()}: creates one worker if needed, retrying after a cooldown. */
     private void maybeCreateWorkerLocked() {
-        while (needToCreateWorker() && !dying) {
+        while (needToCreateWorker() && !dying && engine.runState != Workqueues.TERMINATED) {
             lock.unlock();
             Worker w;
             try {
@@ -289,7 +289,7 @@ final class WorkerPool {
             } finally {
                 lock.lock();
             }
-            if (w != null || !needToCreateWorker() || dying) {
+            if (w != null || !needToCreateWorker() || dying || engine.runState == Workqueues.TERMINATED) {
                 break;
             }
             // Creation failed: keep the pool going with the workers it has and retry later.

@@ -277,27 +277,46 @@ public final class Workqueue {
                 throw new IllegalStateException("workqueue '" + name + "' not destroyed: items still in flight after " + timeout
                         + ": " + describeInFlight());
             }
-            state = DESTROYED;
-            if (isEmptyUnderLocks()) {
+            if (destroyIfEmpty()) {
                 break;
             }
-            state = DRAINING; // someone queued between the wait and the state change: wait again
+            // A running item queued chained work on a pool already waited for: wait again.
         }
         engine.unregister(this);
     }
 
-    private boolean isEmptyUnderLocks() {
+    /**
+     * With every pool of the queue locked (in pool id order; nothing else ever holds two pool
+     * locks, so this cannot deadlock), checks that nothing is in flight anywhere and, if so, marks
+     * the queue destroyed. Holding all the locks makes the check atomic: no item of the queue runs,
+     * so no chained work can appear, and outsiders are already refused.
+     */
+    private boolean destroyIfEmpty() {
+        List<WorkerPool> pools = new ArrayList<>();
         for (PoolWorkqueue pwq : pwqs()) {
-            pwq.pool.lock.lock();
-            try {
+            if (!pools.contains(pwq.pool)) {
+                pools.add(pwq.pool);
+            }
+        }
+        pools.sort((a, b) -> Integer.compare(a.id, b.id));
+        int locked = 0;
+        try {
+            for (WorkerPool p : pools) {
+                p.lock.lock();
+                locked++;
+            }
+            for (PoolWorkqueue pwq : pwqs()) {
                 if (pwq.nrInFlight > 0) {
                     return false;
                 }
-            } finally {
-                pwq.pool.lock.unlock();
+            }
+            state = DESTROYED;
+            return true;
+        } finally {
+            for (int i = locked - 1; i >= 0; i--) {
+                pools.get(i).lock.unlock();
             }
         }
-        return true;
     }
 
     /** Waits until nothing is in flight on any of the queue's pools, or the deadline. */

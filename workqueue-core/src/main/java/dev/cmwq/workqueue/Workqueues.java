@@ -326,10 +326,11 @@ public final class Workqueues implements AutoCloseable {
         }
     }
 
+    /** The kernel's CREATE_COOLDOWN wait; cut short only when the engine terminates. */
     void creationCooldown(long nanos) {
         long deadline = System.nanoTime() + nanos;
         long left;
-        while (runState == RUNNING && (left = deadline - System.nanoTime()) > 0) {
+        while (runState != TERMINATED && (left = deadline - System.nanoTime()) > 0) {
             LockSupport.parkNanos(this, left);
         }
     }
@@ -509,8 +510,10 @@ public final class Workqueues implements AutoCloseable {
      */
     public boolean shutdown(Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
+        boolean again;
         poolsLock.lock();
         try {
+            again = runState == TERMINATED;
             if (runState == RUNNING) {
                 runState = SHUTTING_DOWN;
             }
@@ -519,7 +522,8 @@ public final class Workqueues implements AutoCloseable {
         }
         List<String> unfinished = new ArrayList<>();
         boolean interrupted = false;
-        for (Workqueue wq : workqueues) {
+        // A repeated call only waits for threads: items left by a timed-out shutdown never run.
+        for (Workqueue wq : again ? List.<Workqueue>of() : workqueues) {
             try {
                 if (!interrupted && wq.awaitIdle(deadline)) {
                     continue;
