@@ -3,8 +3,13 @@ package dev.cmwq.workqueue;
 /**
  * The link between one workqueue and one worker pool, the kernel's {@code pool_workqueue}. It
  * enforces the workqueue's {@code max_active} on that pool: up to {@code maxActive} items are
- * active (on the pool's worklist or running); the rest wait on {@code inactive}, in queueing
- * order, and are activated one by one as active items finish.
+ * active (on the pool's worklist, on a worker's scheduled list, or running); the rest wait on
+ * {@code inactive}, in queueing order, and are activated one by one as active items finish.
+ *
+ * <p>It also counts in-flight items per flush color ({@code nrInFlight[color]}): each item takes
+ * the pwq's {@code workColor} when queued; a workqueue flush moves every pwq to the next color and
+ * waits until the older colors drain (see {@link Workqueue#flush()}). The cost per item is one
+ * array slot incremented and decremented.
  *
  * <p>Every mutable field is guarded by {@code pool.lock}.
  */
@@ -15,20 +20,30 @@ final class PoolWorkqueue {
     static final int STAT_CM_WAKEUP = 3;
     static final int NR_STATS = 4;
 
+    /** The kernel's {@code WORK_NR_COLORS}. */
+    static final int NR_COLORS = 16;
+
     final Workqueue wq;
     final WorkerPool pool;
 
     int nrActive;
     int maxActive;
     /** Queued and not finished: on the worklist, on the inactive list, scheduled or running. */
-    int nrInFlight;
-    final WorkList inactive = new WorkList();
+    int nrInFlightTotal;
+    final int[] nrInFlight = new int[NR_COLORS];
+    /** The color new items take. */
+    int workColor;
+    /** The color being flushed on this pwq, or -1. */
+    int flushColor = -1;
+    final WorkList inactive;
     final long[] stats = new long[NR_STATS];
 
-    PoolWorkqueue(Workqueue wq, WorkerPool pool, int maxActive) {
+    PoolWorkqueue(Workqueue wq, WorkerPool pool, int maxActive, int workColor) {
         this.wq = wq;
         this.pool = pool;
         this.maxActive = maxActive;
+        this.workColor = workColor;
+        this.inactive = new WorkList(pool, WorkList.Kind.INACTIVE);
     }
 
     /**
@@ -37,7 +52,9 @@ final class PoolWorkqueue {
      */
     void insertLocked(Work w) {
         w.pwq = this;
-        nrInFlight++;
+        w.color = workColor;
+        nrInFlight[workColor]++;
+        nrInFlightTotal++;
         if (inactive.isEmpty() && nrActive < maxActive) {
             nrActive++;
             pool.insertWorkLocked(w);
@@ -46,12 +63,41 @@ final class PoolWorkqueue {
         }
     }
 
-    /** {@code pwq_dec_nr_in_flight()}, pool lock held: an active item finished. */
-    void completedLocked() {
+    /** An active item finished, pool lock held. */
+    void completedLocked(Work w) {
         nrActive--;
         activateInactiveLocked();
-        if (--nrInFlight == 0) {
+        decNrInFlightLocked(w.color);
+    }
+
+    /** {@code try_to_grab_pending()}'s removal, pool lock held: {@code w} is on one of this pool's lists. */
+    void cancelLocked(Work w) {
+        WorkList l = w.list;
+        switch (l.kind) {
+            case INACTIVE -> inactive.remove(w);
+            case WORKLIST -> {
+                pool.removeWorkLocked(w);
+                nrActive--;
+                activateInactiveLocked();
+            }
+            case SCHEDULED -> {
+                l.remove(w);
+                nrActive--;
+                activateInactiveLocked();
+            }
+        }
+        decNrInFlightLocked(w.color);
+    }
+
+    /** {@code pwq_dec_nr_in_flight()}: a queued item of {@code color} is gone. */
+    private void decNrInFlightLocked(int color) {
+        nrInFlight[color]--;
+        if (--nrInFlightTotal == 0) {
             pool.inFlightDrainedLocked();
+        }
+        if (color == flushColor && nrInFlight[color] == 0) {
+            flushColor = -1;
+            wq.flushPwqDone();
         }
     }
 

@@ -3,6 +3,7 @@ package dev.cmwq.workqueue;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Objects;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -12,17 +13,25 @@ import java.util.function.Consumer;
  * queued again while it runs and then runs once more after; it never runs on two workers at once
  * (as long as it stays on one workqueue, the kernel's non-reentrance conditions).
  *
+ * <p>Per item: {@link #flush()} waits for the last queueing to finish, {@link #cancel()} removes a
+ * pending item in O(1), {@link #cancelSync()} also waits for a running one, {@link #disable()} /
+ * {@link #enable()} nest, and queueing a disabled item returns false.
+ *
  * <h2>Concurrency protocol</h2>
  * <ul>
- *   <li>{@code state} (PENDING bit): atomic. Whoever sets PENDING by CAS owns the item until it is
- *       on a list; a worker clears it (volatile write) after taking it off the lists, before calling
- *       the function. So at most one queuer links the item anywhere at a time.</li>
- *   <li>{@code prev}, {@code next}, {@code list}, {@code pwq}: guarded by the lock of the pool whose
- *       list holds the item (or, between the PENDING CAS and linking, owned by the queuer).</li>
- *   <li>{@code lastPool}: volatile; written by the worker under its pool's lock before PENDING is
- *       cleared, read by queuers to find where the item may still be running.</li>
- *   <li>{@code runner}: volatile; the worker executing the item, written under that worker's pool
- *       lock. A reader holding pool P's lock trusts it only if the worker belongs to P.</li>
+ *   <li>{@code state}: atomic word, PENDING in bit 0 and the disable depth from bit 16. Whoever sets
+ *       PENDING by CAS owns the item until it is on a list (or on the timer); a worker clears it
+ *       after taking the item off the lists, before calling the function; a canceller that
+ *       "grabs" PENDING ({@link #tryGrabPending()}) takes the item off its list and clears it.</li>
+ *   <li>{@code prev}, {@code next}, {@code list}, {@code color}: guarded by the lock of the pool
+ *       whose list holds the item ({@code list.pool}).</li>
+ *   <li>{@code pwq}: volatile; written by the PENDING owner under the target pool's lock.</li>
+ *   <li>{@code lastPool}, {@code runner}: volatile; written under the worker's pool lock.</li>
+ *   <li>Generations, for {@link #flush()}: {@code queuedGen} is bumped by the PENDING owner;
+ *       {@code startedGen} is set by the worker before it clears PENDING, {@code doneGen} after the
+ *       function returns, {@code cancelledGen} by a canceller that removed a pending queueing.
+ *       All volatile; a flusher of generation g is released when g is done, or was cancelled
+ *       before it started.</li>
  * </ul>
  */
 public class Work {
@@ -32,6 +41,9 @@ public class Work {
     public static final int BUSY_RUNNING = 2;
 
     static final int PENDING = 1;
+    static final int DISABLE_SHIFT = 16;
+    static final int DISABLE_ONE = 1 << DISABLE_SHIFT;
+    static final int DISABLE_MAX = 0x7fff;
 
     private static final VarHandle STATE;
 
@@ -50,10 +62,17 @@ public class Work {
     Work prev;
     Work next;
     WorkList list;
-    PoolWorkqueue pwq;
+    int color;
 
+    volatile PoolWorkqueue pwq;
     volatile WorkerPool lastPool;
     volatile Worker runner;
+
+    volatile long queuedGen;
+    volatile long startedGen;
+    volatile long doneGen;
+    volatile long cancelledGen;
+    private volatile WaitRoom waitRoom;
 
     private final String name;
     private final Consumer<Work> fn;
@@ -79,7 +98,7 @@ public class Work {
         this.fn = null;
     }
 
-    private Work(String name, Consumer<Work> fn, boolean unused) {
+    Work(String name, Consumer<Work> fn, boolean selfAware) {
         this.name = Objects.requireNonNull(name, "name");
         this.fn = Objects.requireNonNull(fn, "fn");
     }
@@ -101,9 +120,14 @@ public class Work {
         return name;
     }
 
-    /** True while the item is queued and has not started ({@code work_pending()}). */
+    /** True while the item is queued (or its timer armed) and has not started ({@code work_pending()}). */
     public final boolean isPending() {
-        return (state & PENDING) != 0;
+        return ((int) STATE.getVolatile(this) & PENDING) != 0;
+    }
+
+    /** True while {@link #disable()} calls outnumber {@link #enable()} calls. */
+    public final boolean isDisabled() {
+        return ((int) STATE.getVolatile(this) >>> DISABLE_SHIFT) != 0;
     }
 
     /**
@@ -115,11 +139,200 @@ public class Work {
         return runner != null ? b | BUSY_RUNNING : b;
     }
 
-    /** Sets PENDING; false if it was already set (the item is absorbed). */
+    // ---- flush, cancel, disable -------------------------------------------------------------
+
+    /**
+     * {@code flush_work()}: waits until the last queueing of this item (made before the call) has
+     * finished executing. A queueing cancelled before it started counts as finished.
+     *
+     * @return true if it waited, false if there was nothing to wait for
+     * @throws IllegalStateException if called where waiting must deadlock: from this item's own
+     *                               function, or from an item of the same ordered (or
+     *                               max_active 1) pool workqueue the item is pending on
+     */
+    public boolean flush() {
+        long target = queuedGen;
+        if (flushed(target)) {
+            return false;
+        }
+        checkFlushDependency("flush");
+        awaitGeneration(target);
+        return true;
+    }
+
+    /**
+     * {@code cancel_work()}: if the item is pending, takes it off its queue so it won't run.
+     * Does not wait for a running execution.
+     *
+     * @return true if it was pending
+     */
+    public boolean cancel() {
+        boolean wasPending = grabPending();
+        clearPending();
+        return wasPending;
+    }
+
+    /**
+     * {@code cancel_work_sync()}: removes a pending item and waits for a running one to finish;
+     * while it waits, queueing the item returns false (so a self-requeueing item stops). When it
+     * returns the item is idle and may be queued again.
+     *
+     * @return true if it was pending
+     */
+    public boolean cancelSync() {
+        boolean wasPending = disableSync();
+        enable();
+        return wasPending;
+    }
+
+    /**
+     * {@code disable_work()}: increments the disable depth and cancels a pending execution;
+     * queueing returns false until as many {@link #enable()} calls.
+     *
+     * @return true if it was pending
+     */
+    public boolean disable() {
+        int s;
+        do {
+            s = (int) STATE.getVolatile(this);
+            if ((s >>> DISABLE_SHIFT) >= DISABLE_MAX) {
+                throw new IllegalStateException("work item '" + name + "' disabled " + DISABLE_MAX + " times; enable() it first");
+            }
+        } while (!STATE.weakCompareAndSet(this, s, s + DISABLE_ONE));
+        return cancel();
+    }
+
+    /** {@code disable_work_sync()}: {@link #disable()}, then waits for a running execution. */
+    public boolean disableSync() {
+        checkFlushDependency("cancelSync/disableSync");
+        boolean wasPending = disable();
+        flushRunning();
+        return wasPending;
+    }
+
+    /**
+     * {@code enable_work()}: undoes one {@link #disable()}.
+     *
+     * @return true if the item is now enabled (depth 0)
+     * @throws IllegalStateException if the item is not disabled
+     */
+    public boolean enable() {
+        int s;
+        do {
+            s = (int) STATE.getVolatile(this);
+            if ((s >>> DISABLE_SHIFT) == 0) {
+                throw new IllegalStateException("enable() of work item '" + name + "' that is not disabled");
+            }
+        } while (!STATE.weakCompareAndSet(this, s, s - DISABLE_ONE));
+        return ((s - DISABLE_ONE) >>> DISABLE_SHIFT) == 0;
+    }
+
+    /** Waits for the execution running now, if any (not for a pending one). */
+    final void flushRunning() {
+        long target = startedGen;
+        if (runner == null || flushed(target)) {
+            return;
+        }
+        awaitGeneration(target);
+    }
+
+    /** True when generation {@code g} has run to completion or was cancelled before starting. */
+    final boolean flushed(long g) {
+        return doneGen >= g || (g > startedGen && g <= cancelledGen);
+    }
+
+    private void checkFlushDependency(String what) {
+        Worker cur = Worker.CURRENT.get();
+        if (cur == null || cur.currentWork == null) {
+            return;
+        }
+        if (cur.currentWork == this) {
+            throw new IllegalStateException(what + " of work item '" + name + "' from its own function would deadlock: "
+                    + "it waits for an execution that cannot end (or start) before this one returns");
+        }
+        PoolWorkqueue target = pwq;
+        PoolWorkqueue own = cur.currentPwq;
+        if (target != null && target == own && isPending() && (own.wq.ordered || own.maxActive == 1)) {
+            throw new IllegalStateException(what + " of work item '" + name + "' from '" + cur.currentWork.name()
+                    + "' would deadlock: both are on " + (own.wq.ordered ? "ordered" : "max_active 1") + " workqueue '"
+                    + own.wq.name() + "', where it cannot start before the caller returns");
+        }
+    }
+
+    private void awaitGeneration(long g) {
+        WaitRoom room = waitRoom();
+        boolean interrupted = false;
+        synchronized (room) {
+            room.waiters++;
+            try {
+                while (!flushed(g)) {
+                    try {
+                        room.wait(TimeUnit.SECONDS.toMillis(1));
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    }
+                }
+            } finally {
+                room.waiters--;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private WaitRoom waitRoom() {
+        WaitRoom r = waitRoom;
+        if (r == null) {
+            synchronized (this) {
+                r = waitRoom;
+                if (r == null) {
+                    r = new WaitRoom();
+                    waitRoom = r;
+                }
+            }
+        }
+        return r;
+    }
+
+    /** Wakes flushers after a generation finished or was cancelled. */
+    final void wakeFlushers() {
+        WaitRoom r = waitRoom;
+        if (r != null && r.waiters > 0) {
+            synchronized (r) {
+                r.notifyAll();
+            }
+        }
+    }
+
+    /** A monitor for flushers of one item, made on first use. {@code waiters} is guarded by it. */
+    private static final class WaitRoom {
+        volatile int waiters;
+    }
+
+    // ---- PENDING ----------------------------------------------------------------------------
+
+    /**
+     * Sets PENDING for a queueing; false if it was already set (absorbed) or the item is disabled.
+     * On success the caller owns the item and its queueing generation is bumped.
+     */
     final boolean testAndSetPending() {
         int s;
         do {
-            s = state;
+            s = (int) STATE.getVolatile(this);
+            if ((s & PENDING) != 0 || (s >>> DISABLE_SHIFT) != 0) {
+                return false;
+            }
+        } while (!STATE.weakCompareAndSet(this, s, s | PENDING));
+        queuedGen = queuedGen + 1;
+        return true;
+    }
+
+    /** Sets PENDING regardless of the disable depth; false if it was set. */
+    private boolean setPendingRaw() {
+        int s;
+        do {
+            s = (int) STATE.getVolatile(this);
             if ((s & PENDING) != 0) {
                 return false;
             }
@@ -130,8 +343,53 @@ public class Work {
     final void clearPending() {
         int s;
         do {
-            s = state;
+            s = (int) STATE.getVolatile(this);
         } while (!STATE.weakCompareAndSet(this, s, s & ~PENDING));
+    }
+
+    /**
+     * {@code try_to_grab_pending()}, retried while the item is in transit (PENDING set but not yet on
+     * a list or the timer). On return the caller owns PENDING.
+     *
+     * @return true if the item was pending (and is now off its list or timer)
+     */
+    final boolean grabPending() {
+        for (int spins = 0; ; spins++) {
+            int r = tryGrabPending();
+            if (r >= 0) {
+                return r == 1;
+            }
+            if (spins > 100) {
+                Thread.yield();
+            } else {
+                Thread.onSpinWait();
+            }
+        }
+    }
+
+    /** One try: 1 grabbed a pending item, 0 the item was idle (PENDING now set), -1 in transit. */
+    int tryGrabPending() {
+        if (setPendingRaw()) {
+            return 0;
+        }
+        PoolWorkqueue p = pwq;
+        if (p == null) {
+            return -1;
+        }
+        WorkerPool pool = p.pool;
+        pool.lock.lock();
+        try {
+            WorkList l = list;
+            if (l == null || l.pool != pool) {
+                return -1; // not on a list of this pool: in transit, or running (PENDING about to clear)
+            }
+            pwq.cancelLocked(this);
+            cancelledGen = queuedGen;
+        } finally {
+            pool.lock.unlock();
+        }
+        wakeFlushers();
+        return 1;
     }
 
     @Override

@@ -5,13 +5,23 @@ package dev.cmwq.workqueue;
  * pwq's inactive list. Insertion at the tail, removal of any element and access to the head are
  * O(1), so cancelling a pending item never scans (the kernel's {@code list_head}).
  *
- * <p>Not thread-safe: every list belongs to one worker pool and is guarded by that pool's lock, and
- * so are the {@code prev}, {@code next} and {@code list} fields of the items on it.
+ * <p>Not thread-safe: every list belongs to one worker pool ({@link #pool}) and is guarded by that
+ * pool's lock, and so are the {@code prev}, {@code next} and {@code list} fields of its items.
  */
 final class WorkList {
+    /** What the list is; an item's place decides how cancelling it is accounted. */
+    enum Kind { WORKLIST, SCHEDULED, INACTIVE }
+
+    final WorkerPool pool;
+    final Kind kind;
     private Work first;
     private Work last;
     private int size;
+
+    WorkList(WorkerPool pool, Kind kind) {
+        this.pool = pool;
+        this.kind = kind;
+    }
 
     void addLast(Work w) {
         w.list = this;
@@ -50,27 +60,11 @@ final class WorkList {
         return first;
     }
 
-    Work pollFirst() {
-        Work w = first;
-        if (w != null) {
-            remove(w);
-        }
-        return w;
-    }
-
     boolean isEmpty() {
         return first == null;
     }
 
     int size() {
         return size;
-    }
-
-    /** Moves every item to the tail of {@code to}, in order. */
-    void drainTo(WorkList to) {
-        Work w;
-        while ((w = pollFirst()) != null) {
-            to.addLast(w);
-        }
     }
 }

@@ -53,7 +53,7 @@ final class Worker implements Runnable {
     long lastActive;
     Worker idlePrev;
     Worker idleNext;
-    final WorkList scheduled = new WorkList();
+    final WorkList scheduled;
     Work currentWork;
     PoolWorkqueue currentPwq;
     volatile int sleeping = AWAKE;
@@ -77,6 +77,7 @@ final class Worker implements Runnable {
     Worker(WorkerPool pool, int id) {
         this.pool = pool;
         this.id = id;
+        this.scheduled = new WorkList(pool, WorkList.Kind.SCHEDULED);
         if (pool.isUnbound()) {
             flags |= UNBOUND;
         }
@@ -254,6 +255,8 @@ final class Worker implements Runnable {
         currentPwq = pwq;
         w.runner = this;
         w.lastPool = pool;
+        long gen = w.queuedGen; // every queueing so far is served by this execution
+        w.startedGen = gen;
         pwq.stats[PoolWorkqueue.STAT_STARTED]++;
         if (wq.cpuIntensive) {
             setFlagsLocked(CPU_INTENSIVE);
@@ -298,7 +301,9 @@ final class Worker implements Runnable {
         } else {
             pwq.stats[PoolWorkqueue.STAT_COMPLETED]++;
         }
-        pwq.completedLocked();
+        w.doneGen = gen;
+        pwq.completedLocked(w);
+        w.wakeFlushers();
     }
 
     private void reportFailure(Work w, Workqueue wq, Throwable t) {

@@ -56,7 +56,7 @@ final class WorkerPool {
     final ReentrantLock lock = new ReentrantLock();
     private final Condition inFlightDrained = lock.newCondition();
 
-    final WorkList worklist = new WorkList();
+    final WorkList worklist = new WorkList(this, WorkList.Kind.WORKLIST);
     volatile int nrPending;
     volatile int nrRunning;
     int nrWorkers;
@@ -320,7 +320,7 @@ final class WorkerPool {
         try {
             drainWaiters++;
             try {
-                while (pwq.nrInFlight > 0) {
+                while (pwq.nrInFlightTotal > 0) {
                     long left = deadlineNanos - System.nanoTime();
                     if (left <= 0) {
                         return false;

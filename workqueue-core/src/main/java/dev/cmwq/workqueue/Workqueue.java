@@ -1,11 +1,17 @@
 package dev.cmwq.workqueue;
 
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A workqueue, the kernel's {@code workqueue_struct}: a cheap front end that owns no threads. It is
@@ -16,13 +22,24 @@ import java.util.Set;
  * unbound pool of its attributes; {@code max_active} applies to the whole queue. An ordered queue
  * is unbound with {@code max_active} 1: one item at a time, in queueing order.
  *
+ * <h2>Flushing</h2>
+ * {@link #flush()} follows the kernel's flush colors: every queued item carries its pwq's work
+ * color; a flusher moves every pwq to the next color (so later items are not waited for) and waits
+ * until the items of its color and of every older one are gone. Flushers queue up in color order;
+ * the first one flushes its color (counting the pwqs that still hold it in {@code nrPwqsToFlush}),
+ * and when that color drains it releases itself and starts the next flusher's color. With all 16
+ * colors in use, a further flusher waits for a color to free up. The per-item cost is constant.
+ *
  * <h2>Fields</h2>
  * Immutable but for {@code maxActive} and {@code state} (volatile; changed under the engine's pools
- * lock). The pool workqueues' fields are guarded by their pools' locks.
+ * lock) and the draining count. {@code flushLock} (the kernel's {@code wq->mutex}) guards
+ * {@code workColor}, {@code flushers} and {@code nrDrainers}, and is taken before pool locks.
+ * {@code nrPwqsToFlush} is atomic: decremented by item completions under a pool lock, which then
+ * only unpark the first flusher (they never take {@code flushLock}). {@code draining} is volatile.
+ * The pool workqueues' fields are guarded by their pools' locks.
  */
 public final class Workqueue {
     static final int ALIVE = 0;
-    static final int DRAINING = 1;
     static final int DESTROYED = 2;
 
     final Workqueues engine;
@@ -36,6 +53,18 @@ public final class Workqueue {
     private final WorkqueueAttrs attrs;
     private volatile int maxActive;
     volatile int state = ALIVE;
+    /** True while drain() or destroy() runs: only the queue's own items may queue on it. */
+    volatile boolean draining;
+
+    private final ReentrantLock flushLock = new ReentrantLock();
+    private final Condition colorFreed = flushLock.newCondition();
+    private int workColor;
+    private int nrDrainers;
+    private final ArrayDeque<Flusher> flushers = new ArrayDeque<>();
+    private final AtomicInteger nrPwqsToFlush = new AtomicInteger();
+    private volatile Flusher firstFlusher;
+    /** Delayed items of this queue armed on the engine timer; guarded by the timer's lock. */
+    int nrArmed;
     /** Bound queues: the pwq of each CPU. */
     final PoolWorkqueue[] cpuPwqs;
     /** Unbound queues: the one pwq. */
@@ -58,11 +87,11 @@ public final class Workqueue {
                     : highpri ? WorkqueueAttrs.defaults().withNice(WorkqueueAttrs.HIGHPRI_NICE) : WorkqueueAttrs.defaults();
             this.attrs = a.resolved(engine.cpus);
             this.cpuPwqs = null;
-            this.unboundPwq = new PoolWorkqueue(this, engine.getUnboundPool(this.attrs), maxActive);
+            this.unboundPwq = new PoolWorkqueue(this, engine.getUnboundPool(this.attrs), maxActive, 0);
         } else {
             this.cpuPwqs = new PoolWorkqueue[engine.cpus];
             for (int cpu = 0; cpu < engine.cpus; cpu++) {
-                cpuPwqs[cpu] = new PoolWorkqueue(this, engine.cpuPool(cpu, highpri), maxActive);
+                cpuPwqs[cpu] = new PoolWorkqueue(this, engine.cpuPool(cpu, highpri), maxActive, 0);
             }
             this.attrs = cpuPwqs[0].pool.attrs.withCpumask(null).resolved(engine.cpus);
             this.unboundPwq = null;
@@ -158,7 +187,7 @@ public final class Workqueue {
         if (s == DESTROYED) {
             return "workqueue '" + name + "' is destroyed; work item '" + work.name() + "' refused";
         }
-        if (s == DRAINING && !isChainedWork()) {
+        if (draining && !isChainedWork()) {
             return "workqueue '" + name + "' is draining: only its own work items may queue on it; work item '"
                     + work.name() + "' refused";
         }
@@ -171,8 +200,8 @@ public final class Workqueue {
         return w != null && w.currentPwq != null && w.currentPwq.wq == this;
     }
 
-    /** {@code __queue_work()}: PENDING is owned by the caller. */
-    private void queueWork(int reqCpu, Work work) {
+    /** {@code __queue_work()}: PENDING is owned by the caller; on refusal it is cleared and ISE thrown. */
+    void queueWork(int reqCpu, Work work) {
         PoolWorkqueue pwq;
         if (unbound) {
             pwq = unboundPwq;
@@ -210,6 +239,270 @@ public final class Workqueue {
         }
     }
 
+    // ---- delayed work -----------------------------------------------------------------------
+
+    /**
+     * {@code queue_delayed_work()}: queues {@code dwork} after {@code delay} (at once if zero or
+     * negative). The engine has one timer for all delayed items.
+     *
+     * @return false if it was already pending (or disabled), true if queued or armed
+     */
+    public boolean queueDelayed(DelayedWork dwork, Duration delay) {
+        return queueDelayedOn(Workqueues.WORK_CPU_UNBOUND, dwork, delay);
+    }
+
+    /** {@code queue_delayed_work_on()}: like {@link #queueDelayed} but on {@code cpu}'s pool when it fires. */
+    public boolean queueDelayedOn(int cpu, DelayedWork dwork, Duration delay) {
+        checkCpu(cpu);
+        checkAccepting(dwork);
+        if (!dwork.testAndSetPending()) {
+            return false;
+        }
+        queueDelayedOwned(cpu, dwork, delay);
+        return true;
+    }
+
+    /**
+     * {@code mod_delayed_work()}: the debounce primitive. If {@code dwork} is pending (armed or
+     * queued), its timer is moved to {@code delay} from now; if it is idle (or running), it is
+     * queued with that delay.
+     *
+     * @return true if it was pending, false if it was idle or disabled (and then only queued if enabled)
+     */
+    public boolean modDelayed(DelayedWork dwork, Duration delay) {
+        return modDelayedOn(Workqueues.WORK_CPU_UNBOUND, dwork, delay);
+    }
+
+    /** {@code mod_delayed_work_on()}. */
+    public boolean modDelayedOn(int cpu, DelayedWork dwork, Duration delay) {
+        checkCpu(cpu);
+        checkAccepting(dwork);
+        boolean wasPending = dwork.grabPending();
+        if (dwork.isDisabled()) {
+            dwork.clearPending();
+            return wasPending;
+        }
+        dwork.queuedGen = dwork.queuedGen + 1;
+        queueDelayedOwned(cpu, dwork, delay);
+        return wasPending;
+    }
+
+    /** {@code __queue_delayed_work()}: PENDING is owned by the caller. */
+    private void queueDelayedOwned(int cpu, DelayedWork dwork, Duration delay) {
+        dwork.wq = this;
+        dwork.cpu = cpu;
+        long nanos = delay.isNegative() ? 0 : saturatedNanos(delay);
+        if (nanos == 0) {
+            queueWork(cpu, dwork);
+        } else {
+            engine.timer().arm(dwork, System.nanoTime() + nanos);
+        }
+    }
+
+    private static long saturatedNanos(Duration d) {
+        try {
+            return d.toNanos();
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE / 4;
+        }
+    }
+
+    private void checkCpu(int cpu) {
+        if (cpu != Workqueues.WORK_CPU_UNBOUND && (cpu < 0 || cpu >= engine.cpus)) {
+            throw new IllegalArgumentException("cpu " + cpu + " out of range; this engine has CPUs 0.." + (engine.cpus - 1));
+        }
+    }
+
+    // ---- flush and drain --------------------------------------------------------------------
+
+    /**
+     * {@code flush_workqueue()}: waits until every item queued on this workqueue before the call
+     * has finished; items queued after the call are not waited for. Many threads may flush at
+     * once; each returns as soon as its own items are done.
+     *
+     * @return true if there was something to wait for
+     * @throws IllegalStateException if called from one of this queue's own items (it would wait
+     *                               for itself)
+     */
+    public boolean flush() {
+        if (isChainedWork()) {
+            throw new IllegalStateException("flush of workqueue '" + name + "' from its own work item '"
+                    + Worker.CURRENT.get().currentWork.name() + "' would deadlock: the flush waits for that item to finish");
+        }
+        Flusher f = new Flusher(Thread.currentThread());
+        boolean waited = false;
+        flushLock.lock();
+        try {
+            // All colors in use (15 flushes in progress): wait for the oldest to finish.
+            while (!flushers.isEmpty() && next(workColor) == flushers.peekFirst().color) {
+                colorFreed.awaitUninterruptibly();
+            }
+            f.color = workColor;
+            int nextColor = next(workColor);
+            workColor = nextColor;
+            for (PoolWorkqueue pwq : pwqs()) {
+                pwq.pool.lock.lock();
+                try {
+                    pwq.workColor = nextColor;
+                    // in flight with an older color: queued before this call
+                    waited |= pwq.nrInFlightTotal > pwq.nrInFlight[nextColor];
+                } finally {
+                    pwq.pool.lock.unlock();
+                }
+            }
+            flushers.addLast(f);
+            if (flushers.size() == 1) {
+                startFlushLocked(f);
+            }
+            while (!f.released) {
+                if (f.colorDone && flushers.peekFirst() == f) {
+                    advanceLocked();
+                    continue;
+                }
+                flushLock.unlock();
+                try {
+                    LockSupport.park(this);
+                } finally {
+                    flushLock.lock();
+                }
+            }
+        } finally {
+            flushLock.unlock();
+        }
+        return waited;
+    }
+
+    private static int next(int color) {
+        return (color + 1) % PoolWorkqueue.NR_COLORS;
+    }
+
+    /** The first flusher starts flushing its color; flushLock held. */
+    private void startFlushLocked(Flusher f) {
+        firstFlusher = f;
+        nrPwqsToFlush.set(1); // bias, dropped below
+        for (PoolWorkqueue pwq : pwqs()) {
+            pwq.pool.lock.lock();
+            try {
+                if (pwq.nrInFlight[f.color] > 0) {
+                    pwq.flushColor = f.color;
+                    nrPwqsToFlush.incrementAndGet();
+                }
+            } finally {
+                pwq.pool.lock.unlock();
+            }
+        }
+        if (nrPwqsToFlush.decrementAndGet() == 0) {
+            f.colorDone = true;
+        }
+    }
+
+    /** Releases finished flushers in order and starts the next one's color; flushLock held. */
+    private void advanceLocked() {
+        Flusher head;
+        while ((head = flushers.peekFirst()) != null && head.colorDone) {
+            flushers.pollFirst();
+            head.released = true;
+            LockSupport.unpark(head.thread);
+            colorFreed.signalAll();
+            Flusher next = flushers.peekFirst();
+            if (next != null) {
+                startFlushLocked(next);
+            } else {
+                firstFlusher = null;
+            }
+        }
+    }
+
+    /** A pwq's flush color drained (pool lock held): wake the first flusher if it was the last. */
+    void flushPwqDone() {
+        if (nrPwqsToFlush.decrementAndGet() == 0) {
+            Flusher f = firstFlusher;
+            if (f != null) {
+                f.colorDone = true;
+                LockSupport.unpark(f.thread);
+            }
+        }
+    }
+
+    /** A thread in {@link #flush()}. Fields written under flushLock except {@code colorDone}. */
+    private static final class Flusher {
+        final Thread thread;
+        int color;
+        volatile boolean colorDone;
+        volatile boolean released;
+
+        Flusher(Thread thread) {
+            this.thread = thread;
+        }
+    }
+
+    /**
+     * {@code drain_workqueue()}: waits until the queue is empty, armed delayed items included
+     * (their timers fire at once). While draining, only the queue's own items may queue more on
+     * it (chained work); anyone else is refused with an {@link IllegalStateException}.
+     *
+     * @throws IllegalStateException if called from one of this queue's own items
+     */
+    public void drain() {
+        if (!drain(System.nanoTime() + (Long.MAX_VALUE >> 2))) {
+            throw new IllegalStateException("drain of workqueue '" + name + "' interrupted");
+        }
+    }
+
+    /** Drains until empty or the deadline (nanoTime); false if items remain. */
+    private boolean drain(long deadlineNanos) {
+        if (isChainedWork()) {
+            throw new IllegalStateException("drain of workqueue '" + name + "' from its own work item would deadlock");
+        }
+        flushLock.lock();
+        try {
+            if (nrDrainers++ == 0) {
+                draining = true;
+            }
+        } finally {
+            flushLock.unlock();
+        }
+        try {
+            return drainLoop(deadlineNanos, false);
+        } finally {
+            flushLock.lock();
+            try {
+                if (--nrDrainers == 0) {
+                    draining = false;
+                }
+            } finally {
+                flushLock.unlock();
+            }
+        }
+    }
+
+    /**
+     * Fires this queue's armed timers, waits for the pwqs to empty, and repeats until a check under
+     * all of the queue's pool locks finds nothing in flight (then optionally marks it destroyed).
+     */
+    private boolean drainLoop(long deadlineNanos, boolean destroy) {
+        for (int round = 1; ; round++) {
+            engine.timer().fireAll(this);
+            boolean idle;
+            try {
+                idle = awaitIdle(deadlineNanos);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+            if (!idle) {
+                return false;
+            }
+            if (emptyUnderLocks(destroy)) {
+                return true;
+            }
+            if (round % 100 == 0) {
+                org.slf4j.LoggerFactory.getLogger(Workqueue.class)
+                        .warn("workqueue {}: drain_workqueue() isn't complete after {} tries", name, round);
+            }
+        }
+    }
+
     // ---- knobs ------------------------------------------------------------------------------
 
     /**
@@ -244,54 +537,64 @@ public final class Workqueue {
     // ---- teardown ---------------------------------------------------------------------------
 
     /**
-     * {@code destroy_workqueue()}: refuses new items except from the queue's own running items,
-     * waits until everything queued has finished, then releases the queue's pools and its name.
+     * {@code destroy_workqueue()}: drains the queue (without a time limit), then releases its pools
+     * and its name. Queueing on it afterwards throws.
      *
-     * @throws IllegalStateException for a system workqueue, or if items were still in flight after
-     *                               {@code timeout} (the queue then stays usable and nothing is lost)
+     * @throws IllegalStateException for a system workqueue, or if already destroyed
+     */
+    public void destroy() {
+        destroy(Duration.ofSeconds(Long.MAX_VALUE / 4_000_000_000L));
+    }
+
+    /**
+     * Like {@link #destroy()}, but gives up after {@code timeout}: then it throws naming the items
+     * still in flight, and the queue stays alive and usable (nothing is lost).
      */
     public void destroy(Duration timeout) {
         if (alias != null) {
             throw new IllegalStateException("workqueue '" + name + "' (" + alias + ") is a system workqueue and lives as long as the engine");
         }
-        engine.poolsLock.lock();
-        try {
-            if (state != ALIVE) {
-                throw new IllegalStateException("workqueue '" + name + "' is already " + (state == DRAINING ? "being destroyed" : "destroyed"));
-            }
-            state = DRAINING;
-        } finally {
-            engine.poolsLock.unlock();
+        if (isChainedWork()) {
+            throw new IllegalStateException("destroy of workqueue '" + name + "' from its own work item would deadlock");
         }
-        long deadline = System.nanoTime() + timeout.toNanos();
-        for (;;) {
-            boolean idle;
+        flushLock.lock();
+        try {
+            if (state == DESTROYED) {
+                throw new IllegalStateException("workqueue '" + name + "' is already destroyed");
+            }
+            if (nrDrainers++ == 0) {
+                draining = true;
+            }
+        } finally {
+            flushLock.unlock();
+        }
+        boolean done;
+        try {
+            done = drainLoop(System.nanoTime() + saturatedNanos(timeout), true);
+        } finally {
+            flushLock.lock();
             try {
-                idle = awaitIdle(deadline);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                idle = false;
+                if (--nrDrainers == 0) {
+                    draining = false;
+                }
+            } finally {
+                flushLock.unlock();
             }
-            if (!idle) {
-                state = ALIVE;
-                throw new IllegalStateException("workqueue '" + name + "' not destroyed: items still in flight after " + timeout
-                        + ": " + describeInFlight());
-            }
-            if (destroyIfEmpty()) {
-                break;
-            }
-            // A running item queued chained work on a pool already waited for: wait again.
+        }
+        if (!done) {
+            throw new IllegalStateException("workqueue '" + name + "' not destroyed: items still in flight after " + timeout + ": "
+                    + describeInFlight());
         }
         engine.unregister(this);
     }
 
     /**
-     * With every pool of the queue locked (in pool id order; nothing else ever holds two pool
-     * locks, so this cannot deadlock), checks that nothing is in flight anywhere and, if so, marks
-     * the queue destroyed. Holding all the locks makes the check atomic: no item of the queue runs,
-     * so no chained work can appear, and outsiders are already refused.
+     * With every pool of the queue locked (in pool id order; only this path holds more than one
+     * pool lock, so it cannot deadlock), checks that nothing is in flight anywhere and, for
+     * destroy, marks the queue destroyed. Holding all the locks makes the check atomic: no item of
+     * the queue runs, so no chained work can appear, and outsiders are already refused.
      */
-    private boolean destroyIfEmpty() {
+    private boolean emptyUnderLocks(boolean destroy) {
         List<WorkerPool> pools = new ArrayList<>();
         for (PoolWorkqueue pwq : pwqs()) {
             if (!pools.contains(pwq.pool)) {
@@ -306,11 +609,16 @@ public final class Workqueue {
                 locked++;
             }
             for (PoolWorkqueue pwq : pwqs()) {
-                if (pwq.nrInFlight > 0) {
+                if (pwq.nrInFlightTotal > 0) {
                     return false;
                 }
             }
-            state = DESTROYED;
+            if (engine.timer().armedFor(this) > 0) {
+                return false;
+            }
+            if (destroy) {
+                state = DESTROYED;
+            }
             return true;
         } finally {
             for (int i = locked - 1; i >= 0; i--) {
@@ -341,6 +649,17 @@ public final class Workqueue {
         return unbound ? List.of(unboundPwq) : List.of(cpuPwqs);
     }
 
+    // ---- executor view ----------------------------------------------------------------------
+
+    /**
+     * An {@link ExecutorService} whose tasks run as fresh work items on this queue (equal tasks are
+     * not absorbed). Cancelling a future of a task that has not started removes it from the
+     * queue. Shutting the view down waits for its own tasks only; it never destroys the queue.
+     */
+    public ExecutorService asExecutor() {
+        return new WorkqueueExecutor(this);
+    }
+
     // ---- statistics -------------------------------------------------------------------------
 
     public WorkqueueStats stats() {
@@ -354,7 +673,7 @@ public final class Workqueue {
                 for (int i = 0; i < sum.length; i++) {
                     sum[i] += pwq.stats[i];
                 }
-                inFlight += pwq.nrInFlight;
+                inFlight += pwq.nrInFlightTotal;
                 active += pwq.nrActive;
                 inactive += pwq.inactive.size();
             } finally {

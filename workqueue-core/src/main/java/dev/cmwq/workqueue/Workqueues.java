@@ -75,6 +75,7 @@ public final class Workqueues implements AutoCloseable {
     private final Set<Worker> liveWorkers = ConcurrentHashMap.newKeySet();
     private volatile boolean creationFailureLogged;
     final SleepMonitor monitor;
+    private final EngineTimer timer = new EngineTimer(this);
     volatile int runState = RUNNING;
 
     private final Workqueue systemWq;
@@ -279,6 +280,11 @@ public final class Workqueues implements AutoCloseable {
             unboundPools.remove(pool.attrs, pool);
             pool.destroy();
         }
+    }
+
+    /** The one timer for delayed work; its thread starts on first use. */
+    EngineTimer timer() {
+        return timer;
     }
 
     /** The CPU whose pool a bound item queued by the caller goes to. */
@@ -525,6 +531,7 @@ public final class Workqueues implements AutoCloseable {
         // A repeated call only waits for threads: items left by a timed-out shutdown never run.
         for (Workqueue wq : again ? List.<Workqueue>of() : workqueues) {
             try {
+                timer.fireAll(wq); // armed delayed items run now
                 if (!interrupted && wq.awaitIdle(deadline)) {
                     continue;
                 }
@@ -540,6 +547,7 @@ public final class Workqueues implements AutoCloseable {
         }
         runState = TERMINATED;
         monitor.stop();
+        timer.stop();
         List<WorkerPool> all = new ArrayList<>(List.of(cpuPools));
         poolsLock.lock();
         try {
@@ -559,6 +567,9 @@ public final class Workqueues implements AutoCloseable {
         }
         if (monitor.thread() != null) {
             threads.add(monitor.thread());
+        }
+        if (timer.thread() != null) {
+            threads.add(timer.thread());
         }
         List<String> alive = new ArrayList<>();
         for (Thread t : threads) {
