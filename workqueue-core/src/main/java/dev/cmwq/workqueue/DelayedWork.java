@@ -48,7 +48,7 @@ public class DelayedWork extends Work {
     public boolean flush() {
         Workqueue q = wq;
         if (q != null && q.engine.timer().disarm(this)) {
-            q.queueWork(cpu, this);
+            q.queueAccepted(cpu, this);
         }
         return super.flush();
     }

@@ -41,9 +41,10 @@ final class EngineTimer implements Runnable {
     void arm(DelayedWork dw, long deadline) {
         lock.lock();
         try {
-            if (stopped) {
+            if (stopped || dw.wq.state == Workqueue.DESTROYED) {
                 dw.clearPending();
-                throw new IllegalStateException("workqueue engine is shut down; delayed work item '" + dw.name() + "' refused");
+                throw new IllegalStateException((stopped ? "workqueue engine is shut down" : "workqueue '" + dw.wq.name() + "' is destroyed")
+                        + "; delayed work item '" + dw.name() + "' refused");
             }
             if (thread == null) {
                 thread = engine.threadFactory.newThread(engine.name() + "-timer", this);
@@ -80,11 +81,20 @@ final class EngineTimer implements Runnable {
         }
     }
 
-    /** Armed items of {@code wq}. */
-    int armedFor(Workqueue wq) {
+    /**
+     * True if nothing of {@code wq} is armed; then, if {@code destroy}, marks the queue destroyed
+     * under this lock, so that no arm() can slip in between the check and the mark.
+     */
+    boolean markIfNoneArmed(Workqueue wq, boolean destroy) {
         lock.lock();
         try {
-            return wq.nrArmed;
+            if (wq.nrArmed > 0) {
+                return false;
+            }
+            if (destroy) {
+                wq.state = Workqueue.DESTROYED;
+            }
+            return true;
         } finally {
             lock.unlock();
         }
@@ -179,7 +189,7 @@ final class EngineTimer implements Runnable {
     /** {@code delayed_work_timer_fn()}: queue the item whose timer expired (PENDING is owned). */
     private void fire(DelayedWork dw) {
         try {
-            dw.wq.queueWork(dw.cpu, dw);
+            dw.wq.queueAccepted(dw.cpu, dw);
         } catch (IllegalStateException refused) {
             log.error("workqueue: delayed work item '{}' fired but could not be queued: {}", dw.name(), refused.getMessage());
         }

@@ -75,7 +75,8 @@ public class Work {
     private volatile WaitRoom waitRoom;
 
     private final String name;
-    private final Consumer<Work> fn;
+    /** A Runnable, a Consumer of this item, or null for subclasses that override run(). */
+    private final Object fn;
 
     /** An item that calls {@code fn}; named after the function's class. */
     public Work(Runnable fn) {
@@ -84,9 +85,8 @@ public class Work {
 
     /** An item that calls {@code fn}, shown as {@code name} in logs, dumps and statistics. */
     public Work(String name, Runnable fn) {
-        Objects.requireNonNull(fn, "fn");
         this.name = Objects.requireNonNull(name, "name");
-        this.fn = w -> fn.run();
+        this.fn = Objects.requireNonNull(fn, "fn");
     }
 
     /**
@@ -112,8 +112,13 @@ public class Work {
     }
 
     /** The work function. Subclasses built with {@link #Work(String)} override it. */
+    @SuppressWarnings("unchecked")
     protected void run() {
-        fn.accept(this);
+        if (fn instanceof Runnable r) {
+            r.run();
+        } else {
+            ((Consumer<Work>) fn).accept(this);
+        }
     }
 
     public final String name() {

@@ -167,27 +167,30 @@ public final class Workqueue {
     }
 
     private void checkAccepting(Work work) {
-        String refusal = refusal(work);
+        String refusal = refusal(work, false);
         if (refusal != null) {
             throw new IllegalStateException(refusal);
         }
     }
 
     /**
-     * Why {@code work} can't be queued now, or null. Checked before PENDING is taken and again
+     * Why {@code work} can't be queued now, or null. {@code accepted} is true for a delayed item
+     * whose timer fires (or is flushed): it was accepted when armed, so draining and shutdown
+     * let it through. Checked before PENDING is taken and again
      * under the target pool's lock, so that an item can't slip into a queue whose teardown has
      * already counted it empty: teardown publishes its state first and then inspects each pool
      * under its lock.
      */
-    private String refusal(Work work) {
-        if (engine.runState != Workqueues.RUNNING) {
+    private String refusal(Work work, boolean accepted) {
+        int engineState = engine.runState;
+        if (engineState == Workqueues.TERMINATED || (engineState != Workqueues.RUNNING && !accepted)) {
             return "workqueue engine is shut down; work item '" + work.name() + "' for workqueue '" + name + "' refused";
         }
         int s = state;
         if (s == DESTROYED) {
             return "workqueue '" + name + "' is destroyed; work item '" + work.name() + "' refused";
         }
-        if (draining && !isChainedWork()) {
+        if (draining && !accepted && !isChainedWork()) {
             return "workqueue '" + name + "' is draining: only its own work items may queue on it; work item '"
                     + work.name() + "' refused";
         }
@@ -202,6 +205,15 @@ public final class Workqueue {
 
     /** {@code __queue_work()}: PENDING is owned by the caller; on refusal it is cleared and ISE thrown. */
     void queueWork(int reqCpu, Work work) {
+        queueWork(reqCpu, work, false);
+    }
+
+    /** {@code __queue_work()} for an item accepted earlier (a delayed item whose timer fired). */
+    void queueAccepted(int reqCpu, Work work) {
+        queueWork(reqCpu, work, true);
+    }
+
+    private void queueWork(int reqCpu, Work work, boolean accepted) {
         PoolWorkqueue pwq;
         if (unbound) {
             pwq = unboundPwq;
@@ -226,7 +238,7 @@ public final class Workqueue {
         String refusal;
         pool.lock.lock();
         try {
-            refusal = refusal(work);
+            refusal = refusal(work, accepted);
             if (refusal == null) {
                 pwq.insertLocked(work);
             }
@@ -613,13 +625,7 @@ public final class Workqueue {
                     return false;
                 }
             }
-            if (engine.timer().armedFor(this) > 0) {
-                return false;
-            }
-            if (destroy) {
-                state = DESTROYED;
-            }
-            return true;
+            return engine.timer().markIfNoneArmed(this, destroy);
         } finally {
             for (int i = locked - 1; i >= 0; i--) {
                 pools.get(i).lock.unlock();

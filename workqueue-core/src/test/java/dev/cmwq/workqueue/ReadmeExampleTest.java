@@ -31,11 +31,21 @@ class ReadmeExampleTest {
         assertThat(flush.isPending()).isTrue();
 
         wqs.systemWq().queue(new Work("refresh", ran::countDown));
+
+        CountDownLatch reindexed = new CountDownLatch(1);
+        DelayedWork reindex = new DelayedWork("reindex", reindexed::countDown);
+        assertThat(writeback.modDelayed(reindex, Duration.ofMillis(500))).isFalse(); // idle: queued
+        assertThat(writeback.modDelayed(reindex, Duration.ofMillis(500))).isTrue();  // pending: timer moved
+
+        release.countDown();
+        assertThat(writeback.flush()).isTrue();
+        assertThat(ran.await(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(flush.cancelSync()).isFalse();
+        assertThat(flush.busy()).isZero();
+
         String body = Workqueues.blocking(() -> "response body");
         assertThat(body).isEqualTo("response body");
-        release.countDown();
-
-        assertThat(ran.await(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(reindexed.await(30, TimeUnit.SECONDS)).isTrue();
         assertThat(wqs.shutdown(Duration.ofSeconds(30))).isTrue();
     }
 
