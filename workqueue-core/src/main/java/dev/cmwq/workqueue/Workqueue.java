@@ -466,25 +466,37 @@ public final class Workqueue {
         if (isChainedWork()) {
             throw new IllegalStateException("drain of workqueue '" + name + "' from its own work item would deadlock");
         }
+        beginDraining(false);
+        try {
+            return drainLoop(deadlineNanos, false);
+        } finally {
+            endDraining();
+        }
+    }
+
+    /** {@code nr_drainers++}: from now on only the queue's own items may queue on it. */
+    private void beginDraining(boolean forDestroy) {
         flushLock.lock();
         try {
+            if (forDestroy && state == DESTROYED) {
+                throw new IllegalStateException("workqueue '" + name + "' is already destroyed");
+            }
             if (nrDrainers++ == 0) {
                 draining = true;
             }
         } finally {
             flushLock.unlock();
         }
+    }
+
+    private void endDraining() {
+        flushLock.lock();
         try {
-            return drainLoop(deadlineNanos, false);
-        } finally {
-            flushLock.lock();
-            try {
-                if (--nrDrainers == 0) {
-                    draining = false;
-                }
-            } finally {
-                flushLock.unlock();
+            if (--nrDrainers == 0) {
+                draining = false;
             }
+        } finally {
+            flushLock.unlock();
         }
     }
 
@@ -569,29 +581,12 @@ public final class Workqueue {
         if (isChainedWork()) {
             throw new IllegalStateException("destroy of workqueue '" + name + "' from its own work item would deadlock");
         }
-        flushLock.lock();
-        try {
-            if (state == DESTROYED) {
-                throw new IllegalStateException("workqueue '" + name + "' is already destroyed");
-            }
-            if (nrDrainers++ == 0) {
-                draining = true;
-            }
-        } finally {
-            flushLock.unlock();
-        }
+        beginDraining(true);
         boolean done;
         try {
             done = drainLoop(System.nanoTime() + saturatedNanos(timeout), true);
         } finally {
-            flushLock.lock();
-            try {
-                if (--nrDrainers == 0) {
-                    draining = false;
-                }
-            } finally {
-                flushLock.unlock();
-            }
+            endDraining();
         }
         if (!done) {
             throw new IllegalStateException("workqueue '" + name + "' not destroyed: items still in flight after " + timeout + ": "
