@@ -209,9 +209,9 @@ public class Work {
 
     /** {@code disable_work_sync()}: {@link #disable()}, then waits for a running execution. */
     public boolean disableSync() {
-        checkFlushDependency("cancelSync/disableSync");
+        checkOwnFunction("cancelSync/disableSync");
         boolean wasPending = disable();
-        flushRunning();
+        flushRunning(); // only a running execution is waited for: a pending one was just removed
         return wasPending;
     }
 
@@ -246,14 +246,19 @@ public class Work {
         return doneGen >= g || (g > startedGen && g <= cancelledGen);
     }
 
+    private void checkOwnFunction(String what) {
+        Worker cur = Worker.CURRENT.get();
+        if (cur != null && cur.currentWork == this) {
+            throw new IllegalStateException(what + " of work item '" + name + "' from its own function would deadlock: "
+                    + "it waits for an execution that cannot end (or start) before this one returns");
+        }
+    }
+
     private void checkFlushDependency(String what) {
+        checkOwnFunction(what);
         Worker cur = Worker.CURRENT.get();
         if (cur == null || cur.currentWork == null) {
             return;
-        }
-        if (cur.currentWork == this) {
-            throw new IllegalStateException(what + " of work item '" + name + "' from its own function would deadlock: "
-                    + "it waits for an execution that cannot end (or start) before this one returns");
         }
         PoolWorkqueue target = pwq;
         PoolWorkqueue own = cur.currentPwq;
@@ -267,18 +272,19 @@ public class Work {
     private void awaitGeneration(long g) {
         WaitRoom room = waitRoom();
         boolean interrupted = false;
-        synchronized (room) {
-            room.waiters++;
+        // The engine's own waits count as sleeping, as the kernel's schedule() does.
+        try (Blocking b = Workqueues.beginBlocking()) {
+            room.enter();
             try {
                 while (!flushed(g)) {
                     try {
-                        room.wait(TimeUnit.SECONDS.toMillis(1));
+                        room.await(TimeUnit.SECONDS.toMillis(1));
                     } catch (InterruptedException e) {
                         interrupted = true;
                     }
                 }
             } finally {
-                room.waiters--;
+                room.exit();
             }
         }
         if (interrupted) {
@@ -300,6 +306,30 @@ public class Work {
         return r;
     }
 
+    private static final VarHandle DONE_GEN;
+
+    static {
+        try {
+            DONE_GEN = MethodHandles.lookup().findVarHandle(Work.class, "doneGen", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /**
+     * Records that generation {@code g} finished. Only ever raises {@code doneGen}: an item run on
+     * two workqueues at once (which the kernel allows) may finish its older run last.
+     */
+    final void markDone(long g) {
+        long d;
+        do {
+            d = doneGen;
+            if (d >= g) {
+                return;
+            }
+        } while (!DONE_GEN.weakCompareAndSet(this, d, g));
+    }
+
     /** Wakes flushers after a generation finished or was cancelled. */
     final void wakeFlushers() {
         WaitRoom r = waitRoom;
@@ -310,9 +340,25 @@ public class Work {
         }
     }
 
-    /** A monitor for flushers of one item, made on first use. {@code waiters} is guarded by it. */
+    /**
+     * Where flushers of one item wait, made on first use. {@code waiters} is changed under the
+     * room's monitor and volatile, so a completion that finds it 0 needs no notify (Dekker-style
+     * with the volatile generations).
+     */
     private static final class WaitRoom {
         volatile int waiters;
+
+        synchronized void enter() {
+            waiters++;
+        }
+
+        synchronized void exit() {
+            waiters--;
+        }
+
+        synchronized void await(long millis) throws InterruptedException {
+            wait(millis);
+        }
     }
 
     // ---- PENDING ----------------------------------------------------------------------------

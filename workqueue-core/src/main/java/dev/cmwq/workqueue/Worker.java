@@ -290,7 +290,9 @@ final class Worker implements Runnable {
         runningLocked();
         hookDepth = 0;
         clrFlagsLocked(CPU_INTENSIVE);
-        w.runner = null;
+        if (w.runner == this) {
+            w.runner = null; // (another run on another workqueue may have started since)
+        }
         currentWork = null;
         currentPwq = null;
         if (failure != null) {
@@ -301,7 +303,7 @@ final class Worker implements Runnable {
         } else {
             pwq.stats[PoolWorkqueue.STAT_COMPLETED]++;
         }
-        w.doneGen = gen;
+        w.markDone(gen);
         pwq.completedLocked(w);
         w.wakeFlushers();
     }

@@ -60,6 +60,8 @@ public final class Workqueue {
     private final Condition colorFreed = flushLock.newCondition();
     private int workColor;
     private int nrDrainers;
+    /** A destroy() is in progress; guarded by flushLock. */
+    private boolean destroying;
     private final ArrayDeque<Flusher> flushers = new ArrayDeque<>();
     private final AtomicInteger nrPwqsToFlush = new AtomicInteger();
     private volatile Flusher firstFlusher;
@@ -246,7 +248,9 @@ public final class Workqueue {
             pool.lock.unlock();
         }
         if (refusal != null) {
+            work.cancelledGen = work.queuedGen; // this queueing will never run: flushers must not wait for it
             work.clearPending();
+            work.wakeFlushers();
             throw new IllegalStateException(refusal);
         }
     }
@@ -343,43 +347,53 @@ public final class Workqueue {
         }
         Flusher f = new Flusher(Thread.currentThread());
         boolean waited = false;
-        flushLock.lock();
-        try {
-            // All colors in use (15 flushes in progress): wait for the oldest to finish.
-            while (!flushers.isEmpty() && next(workColor) == flushers.peekFirst().color) {
-                colorFreed.awaitUninterruptibly();
-            }
-            f.color = workColor;
-            int nextColor = next(workColor);
-            workColor = nextColor;
-            for (PoolWorkqueue pwq : pwqs()) {
-                pwq.pool.lock.lock();
-                try {
-                    pwq.workColor = nextColor;
-                    // in flight with an older color: queued before this call
-                    waited |= pwq.nrInFlightTotal > pwq.nrInFlight[nextColor];
-                } finally {
-                    pwq.pool.lock.unlock();
+        boolean interrupted = false;
+        // The engine's own waits count as sleeping, as the kernel's schedule() does.
+        try (Blocking b = Workqueues.beginBlocking()) {
+            flushLock.lock();
+            try {
+                // All colors in use (15 flushes in progress): wait for the oldest to finish. The
+                // items queued before this call are then waited for, even if they are gone by now.
+                while (!flushers.isEmpty() && next(workColor) == flushers.peekFirst().color) {
+                    waited = true;
+                    colorFreed.awaitUninterruptibly();
                 }
-            }
-            flushers.addLast(f);
-            if (flushers.size() == 1) {
-                startFlushLocked(f);
-            }
-            while (!f.released) {
-                if (f.colorDone && flushers.peekFirst() == f) {
-                    advanceLocked();
-                    continue;
+                f.color = workColor;
+                int nextColor = next(workColor);
+                workColor = nextColor;
+                for (PoolWorkqueue pwq : pwqs()) {
+                    pwq.pool.lock.lock();
+                    try {
+                        pwq.workColor = nextColor;
+                        // in flight with an older color: queued before this call
+                        waited |= pwq.nrInFlightTotal > pwq.nrInFlight[nextColor];
+                    } finally {
+                        pwq.pool.lock.unlock();
+                    }
                 }
+                flushers.addLast(f);
+                if (flushers.size() == 1) {
+                    startFlushLocked(f);
+                }
+                while (!f.released) {
+                    if (f.colorDone && flushers.peekFirst() == f) {
+                        advanceLocked();
+                        continue;
+                    }
+                    flushLock.unlock();
+                    try {
+                        LockSupport.park(this);
+                        interrupted |= Thread.interrupted(); // park returns at once while interrupted
+                    } finally {
+                        flushLock.lock();
+                    }
+                }
+            } finally {
                 flushLock.unlock();
-                try {
-                    LockSupport.park(this);
-                } finally {
-                    flushLock.lock();
-                }
             }
-        } finally {
-            flushLock.unlock();
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
         return waited;
     }
@@ -470,7 +484,7 @@ public final class Workqueue {
         try {
             return drainLoop(deadlineNanos, false);
         } finally {
-            endDraining();
+            endDraining(false);
         }
     }
 
@@ -478,8 +492,12 @@ public final class Workqueue {
     private void beginDraining(boolean forDestroy) {
         flushLock.lock();
         try {
-            if (forDestroy && state == DESTROYED) {
-                throw new IllegalStateException("workqueue '" + name + "' is already destroyed");
+            if (forDestroy) {
+                if (state == DESTROYED || destroying) {
+                    throw new IllegalStateException("workqueue '" + name + "' is already "
+                            + (destroying ? "being destroyed" : "destroyed"));
+                }
+                destroying = true;
             }
             if (nrDrainers++ == 0) {
                 draining = true;
@@ -489,9 +507,12 @@ public final class Workqueue {
         }
     }
 
-    private void endDraining() {
+    private void endDraining(boolean forDestroy) {
         flushLock.lock();
         try {
+            if (forDestroy) {
+                destroying = false; // done (state is DESTROYED) or failed (the queue stays alive)
+            }
             if (--nrDrainers == 0) {
                 draining = false;
             }
@@ -508,7 +529,7 @@ public final class Workqueue {
         for (int round = 1; ; round++) {
             engine.timer().fireAll(this);
             boolean idle;
-            try {
+            try (Blocking b = Workqueues.beginBlocking()) {
                 idle = awaitIdle(deadlineNanos);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -586,7 +607,7 @@ public final class Workqueue {
         try {
             done = drainLoop(System.nanoTime() + saturatedNanos(timeout), true);
         } finally {
-            endDraining();
+            endDraining(true);
         }
         if (!done) {
             throw new IllegalStateException("workqueue '" + name + "' not destroyed: items still in flight after " + timeout + ": "

@@ -431,7 +431,7 @@ class WorkqueueAllocationTest {
                     destroyFailure.set(t);
                 }
             });
-            await().atMost(LONG).until(() -> q.state == Workqueue.DRAINING
+            await().atMost(LONG).until(() -> q.draining
                     && destroyer.getState() == Thread.State.TIMED_WAITING);
             assertThat(destroyReturned).isFalse();
             assertThat(destroyer.isAlive()).isTrue();
@@ -525,7 +525,7 @@ class WorkqueueAllocationTest {
                     destroyFailure.set(t);
                 }
             });
-            await().atMost(LONG).until(() -> q.state == Workqueue.DRAINING);
+            await().atMost(LONG).until(() -> q.draining);
 
             Work outsider = new Work("outsider", () -> ran.add("outsider"));
             assertThatThrownBy(() -> q.queue(outsider))
@@ -609,7 +609,7 @@ class WorkqueueAllocationTest {
                 }
             });
             // CPU 0's pwq is empty, so a timed wait means the destroyer waits for CPU 1's
-            await().atMost(LONG).until(() -> q.state == Workqueue.DRAINING
+            await().atMost(LONG).until(() -> q.draining
                     && destroyer.getState() == Thread.State.TIMED_WAITING);
             chain.countDown();
             awaitLatch(wStarted);
