@@ -18,7 +18,12 @@ final class PoolWorkqueue {
     static final int STAT_COMPLETED = 1;
     static final int STAT_FAILED = 2;
     static final int STAT_CM_WAKEUP = 3;
-    static final int NR_STATS = 4;
+    static final int STAT_MAYDAY = 4;
+    static final int STAT_RESCUED = 5;
+    static final int STAT_CPU_TIME = 6;
+    static final int STAT_CPU_INTENSIVE = 7;
+    static final int STAT_REPATRIATED = 8;
+    static final int NR_STATS = 9;
 
     /** The kernel's {@code WORK_NR_COLORS}. */
     static final int NR_COLORS = 16;
@@ -37,6 +42,12 @@ final class PoolWorkqueue {
     int flushColor = -1;
     final WorkList inactive;
     final long[] stats = new long[NR_STATS];
+    final Histogram queueLatency = new Histogram();
+    final Histogram runTime = new Histogram();
+    /** FREEZABLE queue while the engine is frozen: nothing new becomes active. */
+    boolean frozen;
+    /** On its workqueue's rescuer's mayday list; guarded by the engine's mayday lock. */
+    boolean onMaydayList;
 
     PoolWorkqueue(Workqueue wq, WorkerPool pool, int maxActive, int workColor) {
         this.wq = wq;
@@ -52,11 +63,13 @@ final class PoolWorkqueue {
      */
     void insertLocked(Work w) {
         w.pwq = this;
+        w.queuedAt = System.nanoTime();
         w.color = workColor;
         nrInFlight[workColor]++;
         nrInFlightTotal++;
-        if (inactive.isEmpty() && nrActive < maxActive) {
+        if (inactive.isEmpty() && nrActive < effectiveMaxActive()) {
             nrActive++;
+            TraceEvents.activateWork(w, this);
             pool.insertWorkLocked(w);
         } else {
             inactive.addLast(w);
@@ -65,7 +78,9 @@ final class PoolWorkqueue {
 
     /** An active item finished, pool lock held. */
     void completedLocked(Work w) {
-        nrActive--;
+        if (--nrActive == 0 && frozen) {
+            pool.inFlightDrainedLocked(); // freezers wait for active items to finish
+        }
         activateInactiveLocked();
         decNrInFlightLocked(w.color);
     }
@@ -104,11 +119,24 @@ final class PoolWorkqueue {
     /** Activates inactive items, oldest first, while the limit allows. */
     void activateInactiveLocked() {
         Work w;
-        while (nrActive < maxActive && (w = inactive.first()) != null) {
+        int limit = effectiveMaxActive();
+        while (nrActive < limit && (w = inactive.first()) != null) {
             inactive.remove(w);
             nrActive++;
+            TraceEvents.activateWork(w, this);
             pool.insertWorkLocked(w);
         }
+    }
+
+    /** max_active, or 0 while frozen (the kernel's freezer sets it so). */
+    int effectiveMaxActive() {
+        return frozen ? 0 : maxActive;
+    }
+
+    /** Freezing or thawing, pool lock held: thawing activates what waited. */
+    void setFrozenLocked(boolean f) {
+        frozen = f;
+        activateInactiveLocked();
     }
 
     /** {@code pwq_adjust_max_active()}, pool lock held. */

@@ -51,6 +51,11 @@ final class SleepMonitor implements Runnable {
 
     private final Workqueues engine;
     private final long intervalNanos;
+    private final long hogThresholdNanos;
+    private final java.util.concurrent.ConcurrentHashMap<String, java.util.concurrent.atomic.AtomicLong> hogCounts =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    /** The kernel's {@code wq_cpu_intensive_warning_thresh}. */
+    static final int HOG_WARNING_THRESH = 4;
     private final ThreadMXBean threads;
     private final boolean cpuTime;
     private final List<GarbageCollectorMXBean> gcs;
@@ -65,10 +70,12 @@ final class SleepMonitor implements Runnable {
     volatile long procReads;
     volatile long nativeChecks;
     volatile long gcDiscards;
+    volatile long hogsDetected;
 
-    SleepMonitor(Workqueues engine, long intervalNanos) {
+    SleepMonitor(Workqueues engine, long intervalNanos, long hogThresholdNanos) {
         this.engine = engine;
         this.intervalNanos = intervalNanos;
+        this.hogThresholdNanos = hogThresholdNanos;
         this.threads = ManagementFactory.getThreadMXBean();
         boolean ct = threads.isThreadCpuTimeSupported();
         if (ct && !threads.isThreadCpuTimeEnabled()) {
@@ -89,6 +96,11 @@ final class SleepMonitor implements Runnable {
 
     boolean enabled() {
         return intervalNanos > 0;
+    }
+
+    /** CPU-hog detection ({@code cpu_intensive_thresh}) is on: busy workers are sampled even with nothing pending. */
+    boolean watchesHogs() {
+        return intervalNanos > 0 && hogThresholdNanos > 0 && cpuTime;
     }
 
     void start(String name, WorkerThreadFactory factory) {
@@ -131,7 +143,7 @@ final class SleepMonitor implements Runnable {
             rounds++;
             if (next == Long.MAX_VALUE || next - now > intervalNanos) {
                 parked = true;
-                if (anyPendingBehindRunning()) { // re-check after publishing 'parked'
+                if (anyPendingBehindRunning() || (watchesHogs() && anyCountedBusy())) { // re-check after publishing 'parked'
                     parked = false;
                     continue;
                 }
@@ -147,6 +159,17 @@ final class SleepMonitor implements Runnable {
         }
     }
 
+    private boolean anyCountedBusy() {
+        for (WorkerPool pool : engine.cpuPools) {
+            for (Worker w : pool.workers) {
+                if ((w.execSeq & 1) != 0 && !w.notRunning && w.sleeping == Worker.AWAKE) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
     private boolean anyPendingBehindRunning() {
         for (WorkerPool pool : engine.cpuPools) {
             if (pool.nrPending > 0 && pool.nrRunning > 0) {
@@ -159,6 +182,8 @@ final class SleepMonitor implements Runnable {
     /** One pass over the per-CPU pools; returns when the next pass is needed (MAX_VALUE: never). */
     private long round(long now) {
         long next = Long.MAX_VALUE;
+        boolean hogs = watchesHogs();
+        long hogPeriod = Math.max(intervalNanos, hogThresholdNanos / 4);
         for (WorkerPool pool : engine.cpuPools) {
             boolean watch = pool.nrPending > 0 && pool.nrRunning > 0;
             for (Worker w : pool.workers) {
@@ -170,11 +195,24 @@ final class SleepMonitor implements Runnable {
                 if (sleeping == Worker.SLEEP_HOOK || w.notRunning) {
                     continue;
                 }
+                if (w.monSeq != seq) { // a new execution: forget the previous baselines
+                    w.monSeq = seq;
+                    w.monCpu = -1;
+                    w.monStill = 0;
+                    w.monHogBase = -1;
+                    w.monWakeups = w.wakeups;
+                }
                 if (sleeping == Worker.SLEEP_SAMPLED) {
                     next = Math.min(next, checkWake(w, seq, now));
-                } else if (watch) {
+                    continue;
+                }
+                if (watch) {
                     checkSleep(w, seq, now);
                     next = Math.min(next, now + intervalNanos);
+                }
+                if (hogs && w.sleeping == Worker.AWAKE) {
+                    checkHog(w, seq);
+                    next = Math.min(next, now + hogPeriod);
                 }
             }
             if (watch) {
@@ -184,12 +222,65 @@ final class SleepMonitor implements Runnable {
         return next;
     }
 
-    private void checkSleep(Worker w, long seq, long now) {
-        if (w.monSeq != seq) { // a new execution: forget the previous baseline
-            w.monSeq = seq;
-            w.monCpu = -1;
-            w.monStill = 0;
+    /**
+     * {@code wq_worker_tick()}: a counted worker that has used more than {@code cpu_intensive_thresh}
+     * of CPU since its item started or it last woke stops counting toward concurrency (so its pool
+     * may start other items) and is reported per function, backing off as the kernel does.
+     */
+    private void checkHog(Worker w, long seq) {
+        long cpu = cpuTime(w.thread);
+        if (cpu < 0) {
+            return;
         }
+        int wakeups = w.wakeups;
+        if (w.monHogBase < 0 || wakeups != w.monWakeups) {
+            w.monHogBase = cpu;
+            w.monWakeups = wakeups;
+            return;
+        }
+        if (cpu - w.monHogBase < hogThresholdNanos) {
+            return;
+        }
+        String function = null;
+        WorkerPool pool = w.pool;
+        pool.lock.lock();
+        try {
+            if (w.execSeq == seq && w.sleeping == Worker.AWAKE && !w.notRunning && w.currentWork != null) {
+                w.setFlagsLocked(Worker.CPU_INTENSIVE);
+                PoolWorkqueue pwq = w.currentPwq;
+                pwq.stats[PoolWorkqueue.STAT_CPU_INTENSIVE]++;
+                if (pool.kickLocked()) {
+                    pwq.stats[PoolWorkqueue.STAT_CM_WAKEUP]++;
+                }
+                function = w.currentWork.name();
+            }
+        } finally {
+            pool.lock.unlock();
+        }
+        if (function != null) {
+            hogsDetected++;
+            reportHog(function);
+        }
+    }
+
+    /** {@code wq_cpu_intensive_report()}: from the 4th time on, backing off (4, 5, 7, 11, 19, ...). */
+    private void reportHog(String function) {
+        long cnt = hogCounts.computeIfAbsent(function, f -> new java.util.concurrent.atomic.AtomicLong()).incrementAndGet();
+        long n = cnt + 1 - HOG_WARNING_THRESH;
+        if (cnt >= HOG_WARNING_THRESH && (n & (n - 1)) == 0) {
+            log.warn("workqueue: {} hogged CPU for >{}us {} times, consider switching to WQ_UNBOUND", function,
+                    hogThresholdNanos / 1000, cnt);
+        }
+    }
+
+    /** Times each function was found hogging the CPU. */
+    java.util.Map<String, Long> hogCounts() {
+        java.util.Map<String, Long> m = new java.util.TreeMap<>();
+        hogCounts.forEach((k, v) -> m.put(k, v.get()));
+        return m;
+    }
+
+    private void checkSleep(Worker w, long seq, long now) {
         Thread t = w.thread;
         boolean asleep;
         switch (t.getState()) {
@@ -269,6 +360,7 @@ final class SleepMonitor implements Runnable {
                 }
                 if (woke) {
                     wakesDetected++;
+                    w.monHogBase = cpu; // the kernel restarts current_at on wakeup
                 }
                 w.monStill = 0;
                 return now + intervalNanos;

@@ -63,6 +63,8 @@ public class Work {
     Work next;
     WorkList list;
     int color;
+    /** When it was queued (or its timer fired), for the queue-to-start latency. */
+    long queuedAt;
 
     volatile PoolWorkqueue pwq;
     volatile WorkerPool lastPool;

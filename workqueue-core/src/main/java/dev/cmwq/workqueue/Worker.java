@@ -33,6 +33,8 @@ final class Worker implements Runnable {
     static final int PREP = 1 << 3;
     static final int CPU_INTENSIVE = 1 << 6;
     static final int UNBOUND = 1 << 7;
+    /** A MEM_RECLAIM queue's rescuer, attached to a pool for one rescue pass. */
+    static final int RESCUER = 1 << 8;
     static final int NOT_RUNNING = PREP | CPU_INTENSIVE | UNBOUND;
 
     /** Values of {@link #sleeping}. */
@@ -60,6 +62,8 @@ final class Worker implements Runnable {
     /** Depth of nested blocking hooks; only the worker's own thread touches it. */
     int hookDepth;
     volatile long execSeq;
+    /** Bumped under the pool lock at each sleeping -> running transition; read by the monitor. */
+    volatile int wakeups;
     /** Linux thread id (for /proc), or -1; set by the thread itself at start. */
     volatile long tid = -1;
     /** The workqueue whose name is in the thread name ({@code kworker/0:1-events}); worker thread only. */
@@ -73,6 +77,8 @@ final class Worker implements Runnable {
     long monNextCheck;
     long monBackoff;
     int monStill;
+    long monHogBase = -1;
+    int monWakeups;
 
     Worker(WorkerPool pool, int id) {
         this.pool = pool;
@@ -81,6 +87,18 @@ final class Worker implements Runnable {
         if (pool.isUnbound()) {
             flags |= UNBOUND;
         }
+    }
+
+    /** A rescuer attached to {@code pool} on its own thread (PREP: never counted as running). */
+    static Worker rescuer(WorkerPool pool, Thread thread) {
+        Worker r = new Worker(pool, -1);
+        r.flags |= RESCUER;
+        r.thread = thread;
+        return r;
+    }
+
+    boolean isRescuer() {
+        return (flags & RESCUER) != 0;
     }
 
     // ---- flags; pool lock held, called by the worker itself (which is running) -------------
@@ -137,6 +155,7 @@ final class Worker implements Runnable {
     void runningLocked() {
         if (sleeping != AWAKE) {
             sleeping = AWAKE;
+            wakeups++; // the CPU-hog clock restarts at each wakeup, as the kernel's current_at
             if ((flags & NOT_RUNNING) == 0) {
                 pool.nrRunning++;
                 pool.watchLocked();
@@ -228,7 +247,7 @@ final class Worker implements Runnable {
      * {@code assign_work()}: moves {@code w} to this worker's scheduled list, or, if another worker
      * of the pool is executing it, to that worker's list so the item never runs concurrently.
      */
-    private boolean assignWorkLocked(Work w) {
+    boolean assignWorkLocked(Work w) {
         pool.removeWorkLocked(w);
         Worker collision = pool.findWorkerExecutingLocked(w);
         if (collision != null) {
@@ -239,7 +258,7 @@ final class Worker implements Runnable {
         return true;
     }
 
-    private void processScheduledWorksLocked() {
+    void processScheduledWorksLocked() {
         Work w;
         while ((w = scheduled.first()) != null) {
             processOneWorkLocked(w);
@@ -258,6 +277,9 @@ final class Worker implements Runnable {
         long gen = w.queuedGen; // every queueing so far is served by this execution
         w.startedGen = gen;
         pwq.stats[PoolWorkqueue.STAT_STARTED]++;
+        if ((flags & RESCUER) != 0) {
+            pwq.stats[PoolWorkqueue.STAT_RESCUED]++;
+        }
         if (wq.cpuIntensive) {
             setFlagsLocked(CPU_INTENSIVE);
         }
@@ -267,13 +289,22 @@ final class Worker implements Runnable {
             pool.watchLocked();
         }
         w.clearPending();
+        long startNanos = System.nanoTime();
+        pool.watchdogTs = startNanos;
+        pwq.queueLatency.record(startNanos - w.queuedAt);
+        if (!notRunning && pool.engine.monitor.watchesHogs()) {
+            pool.engine.monitor.poke(); // a counted worker is busy: hog detection must sample it
+        }
         pool.lock.unlock();
 
-        if (wq != namedFor) {
+        if (wq != namedFor && (flags & RESCUER) == 0) {
             namedFor = wq;
             thread.setName(pool.workerName(id) + "-" + wq.name());
         }
         Throwable failure = null;
+        boolean cpuAccounting = pool.engine.cpuAccounting;
+        long cpuStart = cpuAccounting ? CpuClock.currentThreadCpuTime() : 0;
+        TraceEvents.executeStart(w, wq);
         execSeq++; // odd: executing
         try {
             w.run();
@@ -281,12 +312,17 @@ final class Worker implements Runnable {
             failure = t;
         }
         execSeq++; // even: back in pool code (so a wait for the pool lock is never taken for sleep)
+        long endNanos = System.nanoTime();
+        long cpuUsed = cpuAccounting ? CpuClock.currentThreadCpuTime() - cpuStart : 0;
+        TraceEvents.executeEnd(w, wq);
         Thread.interrupted(); // an interrupt meant for the item must not leak into the next one
         if (failure != null) {
             reportFailure(w, wq, failure);
         }
 
         pool.lock.lock();
+        pwq.runTime.record(endNanos - startNanos);
+        pwq.stats[PoolWorkqueue.STAT_CPU_TIME] += cpuUsed;
         runningLocked();
         hookDepth = 0;
         clrFlagsLocked(CPU_INTENSIVE);
@@ -297,7 +333,7 @@ final class Worker implements Runnable {
         currentPwq = null;
         if (failure != null) {
             pwq.stats[PoolWorkqueue.STAT_FAILED]++;
-            if (failure instanceof Error) {
+            if (failure instanceof Error && (flags & RESCUER) == 0) {
                 replace = true;
             }
         } else {

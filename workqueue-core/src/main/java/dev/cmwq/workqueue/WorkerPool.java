@@ -69,6 +69,13 @@ final class WorkerPool {
     private int drainWaiters;
     /** Set when the pool is being torn down: workers exit instead of idling. */
     boolean dying;
+    /**
+     * The kernel's {@code watchdog_ts}: when the pool last started an item, or when its worklist
+     * went from empty to non-empty. Written under the lock; volatile for the watchdog.
+     */
+    volatile long watchdogTs = System.nanoTime();
+    /** When the current stall began, 0 if none; confined to the watchdog thread. */
+    long stalledSince;
     /** For unbound pools: the number of pool workqueues using it; guarded by the engine's pools lock. */
     int refcnt;
 
@@ -121,6 +128,9 @@ final class WorkerPool {
     // ---- worklist; pool lock held -----------------------------------------------------------
 
     void insertWorkLocked(Work w) {
+        if (worklist.isEmpty()) {
+            watchdogTs = System.nanoTime();
+        }
         worklist.addLast(w);
         nrPending = worklist.size();
         if (!kickLocked()) {
@@ -279,8 +289,19 @@ final class WorkerPool {
         return true;
     }
 
-    /** {@code maybe_create_worker()}: creates one worker if needed, retrying after a cooldown. */
+    /** The kernel's {@code MAYDAY_INITIAL_TIMEOUT} and {@code MAYDAY_INTERVAL}. */
+    static final long MAYDAY_INITIAL_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+    static final long MAYDAY_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    /**
+     * {@code maybe_create_worker()}: creates one worker if needed. After a failed creation it waits
+     * the kernel's one-second cooldown before trying again; meanwhile, 10 ms after the trouble
+     * began and every 100 ms after that, it sends a mayday to the rescuer of every MEM_RECLAIM
+     * workqueue with items waiting here ({@code pool_mayday_timeout}).
+     */
     private void maybeCreateWorkerLocked() {
+        long troubleSince = System.nanoTime();
+        long nextMayday = troubleSince + MAYDAY_INITIAL_NANOS;
         while (needToCreateWorker() && !dying && engine.runState != Workqueues.TERMINATED) {
             lock.unlock();
             Worker w;
@@ -292,12 +313,33 @@ final class WorkerPool {
             if (w != null || !needToCreateWorker() || dying || engine.runState == Workqueues.TERMINATED) {
                 break;
             }
-            // Creation failed: keep the pool going with the workers it has and retry later.
-            lock.unlock();
-            try {
-                engine.creationCooldown(CREATE_COOLDOWN_NANOS);
-            } finally {
-                lock.lock();
+            long cooldownEnd = System.nanoTime() + CREATE_COOLDOWN_NANOS;
+            for (;;) {
+                long now = System.nanoTime();
+                if (now - cooldownEnd >= 0 || !needToCreateWorker() || dying || engine.runState == Workqueues.TERMINATED) {
+                    break;
+                }
+                if (now - nextMayday >= 0) {
+                    sendMaydaysLocked();
+                    nextMayday = now + MAYDAY_INTERVAL_NANOS;
+                }
+                long until = nextMayday - cooldownEnd < 0 ? nextMayday : cooldownEnd;
+                lock.unlock();
+                try {
+                    engine.creationCooldown(until - now);
+                } finally {
+                    lock.lock();
+                }
+            }
+        }
+    }
+
+    /** {@code pool_mayday_timeout()}: every MEM_RECLAIM queue with items waiting here gets a mayday. */
+    void sendMaydaysLocked() {
+        for (Work w = worklist.first(); w != null; w = w.next) {
+            Rescuer r = w.pwq.wq.rescuer;
+            if (r != null) {
+                r.sendMayday(w.pwq);
             }
         }
     }
@@ -321,6 +363,28 @@ final class WorkerPool {
             drainWaiters++;
             try {
                 while (pwq.nrInFlightTotal > 0) {
+                    long left = deadlineNanos - System.nanoTime();
+                    if (left <= 0) {
+                        return false;
+                    }
+                    inFlightDrained.awaitNanos(left);
+                }
+                return true;
+            } finally {
+                drainWaiters--;
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Waits until nothing of {@code pwq} is active (frozen queues: running items finished). */
+    boolean awaitInactive(PoolWorkqueue pwq, long deadlineNanos) throws InterruptedException {
+        lock.lock();
+        try {
+            drainWaiters++;
+            try {
+                while (pwq.nrActive > 0) {
                     long left = deadlineNanos - System.nanoTime();
                     if (left <= 0) {
                         return false;
@@ -377,6 +441,58 @@ final class WorkerPool {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** The kernel's {@code pr_cont_pool_info()}: {@code cpus=0 flags=0x0 nice=0}. */
+    String kernelDescription() {
+        // POOL_DISASSOCIATED (0x4) marks pools not bound to one CPU, as in the kernel
+        return "cpus=" + attrs.cpumask().toList() + " flags=0x" + (isUnbound() ? "4" : "0") + " nice=" + attrs.nice();
+    }
+
+    /**
+     * The kernel's {@code show_one_worker_pool()} plus the busy workers' items and Java stacks, and
+     * the pending items: what a lockup report shows.
+     */
+    String dump(long now) {
+        StringBuilder sb = new StringBuilder();
+        List<Worker> busy = new ArrayList<>();
+        List<String> pending = new ArrayList<>();
+        int workersNow;
+        int idleNow;
+        lock.lock();
+        try {
+            workersNow = nrWorkers;
+            idleNow = nrIdle;
+            for (Worker w : workers) {
+                if (w.currentWork != null) {
+                    busy.add(w);
+                }
+            }
+            for (Work s = worklist.first(); s != null; s = s.next) {
+                pending.add(s.name() + " (" + s.pwq.wq.name() + ")");
+            }
+            sb.append("pool ").append(id).append(": ").append(kernelDescription())
+                    .append(" hung=").append(TimeUnit.NANOSECONDS.toSeconds(Math.max(0, now - watchdogTs))).append('s')
+                    .append(" workers=").append(workersNow).append(" idle=").append(idleNow)
+                    .append(" running=").append(nrRunning).append('\n');
+            for (Worker w : busy) {
+                sb.append("  in-flight: ").append(w.thread.getName()).append(": ").append(w.currentWork.name())
+                        .append(" (").append(w.currentPwq.wq.name()).append(")")
+                        .append(w.sleeping != Worker.AWAKE ? " sleeping" : "").append('\n');
+            }
+        } finally {
+            lock.unlock();
+        }
+        for (Worker w : busy) { // stacks outside the pool lock
+            sb.append("  stack of ").append(w.thread.getName()).append(":\n");
+            for (StackTraceElement e : w.thread.getStackTrace()) {
+                sb.append("    at ").append(e).append('\n');
+            }
+        }
+        if (!pending.isEmpty()) {
+            sb.append("  pending: ").append(String.join(", ", pending)).append('\n');
+        }
+        return sb.toString();
     }
 
     PoolStats snapshot() {

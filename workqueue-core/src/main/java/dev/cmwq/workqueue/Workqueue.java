@@ -65,6 +65,9 @@ public final class Workqueue {
     private final ArrayDeque<Flusher> flushers = new ArrayDeque<>();
     private final AtomicInteger nrPwqsToFlush = new AtomicInteger();
     private volatile Flusher firstFlusher;
+    /** The rescuer of a MEM_RECLAIM queue, else null. */
+    final Rescuer rescuer;
+    final boolean freezable;
     /** Delayed items of this queue armed on the engine timer; guarded by the timer's lock. */
     int nrArmed;
     /** Bound queues: the pwq of each CPU. */
@@ -98,6 +101,13 @@ public final class Workqueue {
             this.attrs = cpuPwqs[0].pool.attrs.withCpumask(null).resolved(engine.cpus);
             this.unboundPwq = null;
         }
+        this.freezable = flags.contains(WqFlag.FREEZABLE);
+        if (freezable && engine.frozen) { // created while frozen (engine pools lock held by the caller)
+            for (PoolWorkqueue pwq : pwqs()) {
+                pwq.frozen = true;
+            }
+        }
+        this.rescuer = flags.contains(WqFlag.MEM_RECLAIM) ? new Rescuer(this) : null;
     }
 
     /** The name, as in thread names ({@code kworker/0:1-events}) and statistics. */
@@ -242,6 +252,7 @@ public final class Workqueue {
         try {
             refusal = refusal(work, accepted);
             if (refusal == null) {
+                TraceEvents.queueWork(work, pwq, reqCpu);
                 pwq.insertLocked(work);
             }
         } finally {
@@ -686,24 +697,37 @@ public final class Workqueue {
 
     public WorkqueueStats stats() {
         long[] sum = new long[PoolWorkqueue.NR_STATS];
+        Histogram latency = new Histogram();
+        Histogram run = new Histogram();
         int inFlight = 0;
         int active = 0;
         int inactive = 0;
+        int running = 0;
         for (PoolWorkqueue pwq : pwqs()) {
             pwq.pool.lock.lock();
             try {
                 for (int i = 0; i < sum.length; i++) {
                     sum[i] += pwq.stats[i];
                 }
+                latency.add(pwq.queueLatency);
+                run.add(pwq.runTime);
                 inFlight += pwq.nrInFlightTotal;
                 active += pwq.nrActive;
                 inactive += pwq.inactive.size();
+                for (Worker w : pwq.pool.workers) {
+                    if (w.currentPwq == pwq) {
+                        running++;
+                    }
+                }
             } finally {
                 pwq.pool.lock.unlock();
             }
         }
         return new WorkqueueStats(sum[PoolWorkqueue.STAT_STARTED], sum[PoolWorkqueue.STAT_COMPLETED],
-                sum[PoolWorkqueue.STAT_FAILED], sum[PoolWorkqueue.STAT_CM_WAKEUP], inFlight, active, inactive);
+                sum[PoolWorkqueue.STAT_FAILED], sum[PoolWorkqueue.STAT_CPU_TIME], sum[PoolWorkqueue.STAT_CPU_INTENSIVE],
+                sum[PoolWorkqueue.STAT_CM_WAKEUP], sum[PoolWorkqueue.STAT_REPATRIATED], sum[PoolWorkqueue.STAT_MAYDAY],
+                sum[PoolWorkqueue.STAT_RESCUED], inFlight, active, inactive, inFlight - running,
+                latency.snapshot(), run.snapshot());
     }
 
     @Override

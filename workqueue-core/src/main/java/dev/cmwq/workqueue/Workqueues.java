@@ -61,12 +61,18 @@ public final class Workqueues implements AutoCloseable {
     final WorkerThreadFactory threadFactory;
     final int maxWorkers;
     final boolean powerEfficient;
+    /** Per-item thread CPU time for the CPUtime statistic (two clock reads per item). */
+    final boolean cpuAccounting;
     private final CpuLocator cpuLocator;
     private final String name;
 
     /** Per-CPU pools: index {@code cpu * 2} normal, {@code cpu * 2 + 1} highpri. */
     final WorkerPool[] cpuPools;
     final ReentrantLock poolsLock = new ReentrantLock();
+    /** The kernel's {@code wq_mayday_lock}: guards every rescuer's mayday list. */
+    final ReentrantLock maydayLock = new ReentrantLock();
+    /** FREEZABLE queues start nothing new; changed under poolsLock. */
+    volatile boolean frozen;
     private final Map<WorkqueueAttrs, WorkerPool> unboundPools = new HashMap<>();
     private int nextPoolId;
     private final ConcurrentHashMap<String, Workqueue> byName = new ConcurrentHashMap<>();
@@ -76,6 +82,7 @@ public final class Workqueues implements AutoCloseable {
     private volatile boolean creationFailureLogged;
     final SleepMonitor monitor;
     private final EngineTimer timer = new EngineTimer(this);
+    final Watchdog watchdog;
     volatile int runState = RUNNING;
 
     private final Workqueue systemWq;
@@ -94,7 +101,9 @@ public final class Workqueues implements AutoCloseable {
         this.powerEfficient = b.powerEfficient;
         this.cpuLocator = b.cpuLocator;
         this.name = b.name;
-        this.monitor = new SleepMonitor(this, b.monitorInterval.toNanos());
+        this.monitor = new SleepMonitor(this, b.monitorInterval.toNanos(), b.cpuIntensiveThreshold.toNanos());
+        this.cpuAccounting = b.cpuAccounting;
+        this.watchdog = new Watchdog(this, b.watchdogThreshold);
 
         cpuPools = new WorkerPool[cpus * 2];
         WorkqueueAttrs normal = new WorkqueueAttrs(0, null);
@@ -119,6 +128,7 @@ public final class Workqueues implements AutoCloseable {
             systemFreezablePowerEfficientWq = allocSystem("events_freezable_pwr_efficient",
                     "system_freezable_power_efficient_wq", EnumSet.of(WqFlag.FREEZABLE, WqFlag.POWER_EFFICIENT), 0);
             monitor.start(name + "-sysmon", threadFactory);
+            watchdog.start();
         } catch (RuntimeException | Error e) {
             shutdown(Duration.ofSeconds(10));
             throw e;
@@ -225,6 +235,9 @@ public final class Workqueues implements AutoCloseable {
             if (wq.unbound) {
                 putUnboundPool(wq.unboundPwq.pool);
             }
+            if (wq.rescuer != null) {
+                wq.rescuer.stop();
+            }
         } finally {
             poolsLock.unlock();
         }
@@ -285,6 +298,18 @@ public final class Workqueues implements AutoCloseable {
     /** The one timer for delayed work; its thread starts on first use. */
     EngineTimer timer() {
         return timer;
+    }
+
+    /** Every pool now: per CPU, then unbound. */
+    List<WorkerPool> allPools() {
+        List<WorkerPool> all = new ArrayList<>(List.of(cpuPools));
+        poolsLock.lock();
+        try {
+            all.addAll(unboundPools.values());
+        } finally {
+            poolsLock.unlock();
+        }
+        return all;
     }
 
     /** The CPU whose pool a bound item queued by the caller goes to. */
@@ -355,6 +380,67 @@ public final class Workqueues implements AutoCloseable {
         }
     }
 
+    // ---- freezing ---------------------------------------------------------------------------
+
+    /**
+     * {@code freeze_workqueues_begin()}: FREEZABLE workqueues start no new items (they stay
+     * queued, in order); running ones finish. Other queues are untouched.
+     */
+    public void freeze() {
+        setFrozen(true);
+    }
+
+    /** {@code thaw_workqueues()}: FREEZABLE workqueues start their waiting items again. */
+    public void thaw() {
+        setFrozen(false);
+    }
+
+    private void setFrozen(boolean f) {
+        poolsLock.lock();
+        try {
+            frozen = f;
+            for (Workqueue wq : workqueues) {
+                if (!wq.freezable) {
+                    continue;
+                }
+                for (PoolWorkqueue pwq : wq.pwqs()) {
+                    pwq.pool.lock.lock();
+                    try {
+                        pwq.setFrozenLocked(f);
+                    } finally {
+                        pwq.pool.lock.unlock();
+                    }
+                }
+            }
+        } finally {
+            poolsLock.unlock();
+        }
+    }
+
+    public boolean isFrozen() {
+        return frozen;
+    }
+
+    /**
+     * {@code freeze_workqueues_busy()}, as a wait: blocks until no FREEZABLE queue has an item
+     * running (or activated before the freeze), or the timeout.
+     *
+     * @return true if the frozen queues are idle
+     */
+    public boolean awaitFrozenIdle(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (Workqueue wq : workqueues) {
+            if (wq.freezable) {
+                for (PoolWorkqueue pwq : wq.pwqs()) {
+                    if (!pwq.pool.awaitInactive(pwq, deadline)) {
+                        return false;
+                    }
+                }
+            }
+        }
+        return true;
+    }
+
     // ---- explicit blocking hooks ------------------------------------------------------------
 
     /**
@@ -420,6 +506,67 @@ public final class Workqueues implements AutoCloseable {
         void run() throws X;
     }
 
+    // ---- watchdog and dumps -------------------------------------------------------------------
+
+    /** Gets every stall the watchdog detects (once per stall) and every recovery. */
+    public void addWatchdogListener(WatchdogListener l) {
+        watchdog.listeners.add(java.util.Objects.requireNonNull(l, "listener"));
+    }
+
+    public void removeWatchdogListener(WatchdogListener l) {
+        watchdog.listeners.remove(l);
+    }
+
+    /** The watchdog threshold; zero when the watchdog is off. */
+    public Duration watchdogThreshold() {
+        return watchdog.threshold();
+    }
+
+    /** How often each work function was found hogging a CPU (see {@code cpuIntensiveThreshold}). */
+    public Map<String, Long> cpuHogs() {
+        return monitor.hogCounts();
+    }
+
+    /** Ids of the pools the watchdog currently reports as stalled. */
+    public List<Integer> stalledPools() {
+        return watchdog.stalledPools();
+    }
+
+    /**
+     * {@code show_all_workqueues()}: every workqueue with items in flight (per pool workqueue:
+     * active, inactive, in flight) and every pool with busy workers or pending items, with the
+     * busy workers' items and Java stacks.
+     */
+    public String dump() {
+        long now = System.nanoTime();
+        StringBuilder sb = new StringBuilder("Showing busy workqueues and worker pools:\n");
+        for (Workqueue wq : workqueues) {
+            StringBuilder q = new StringBuilder();
+            for (PoolWorkqueue pwq : wq.pwqs()) {
+                pwq.pool.lock.lock();
+                try {
+                    if (pwq.nrInFlightTotal > 0) {
+                        q.append("  pwq ").append(pwq.pool.id).append(": ").append(pwq.pool.kernelDescription())
+                                .append(" active=").append(pwq.nrActive).append('/').append(pwq.effectiveMaxActive())
+                                .append(" inactive=").append(pwq.inactive.size())
+                                .append(" in-flight=").append(pwq.nrInFlightTotal).append('\n');
+                    }
+                } finally {
+                    pwq.pool.lock.unlock();
+                }
+            }
+            if (!q.isEmpty()) {
+                sb.append("workqueue ").append(wq.name()).append(": flags=").append(wq.flags()).append('\n').append(q);
+            }
+        }
+        for (WorkerPool pool : allPools()) {
+            if (pool.nrPending > 0 || pool.workers.stream().anyMatch(w -> (w.execSeq & 1) != 0)) {
+                sb.append(pool.dump(now));
+            }
+        }
+        return sb.toString();
+    }
+
     // ---- lookup and inspection --------------------------------------------------------------
 
     /** A workqueue by name or, for system queues, by the kernel's variable name ({@code system_wq}). */
@@ -434,13 +581,7 @@ public final class Workqueues implements AutoCloseable {
 
     /** Every worker pool: per CPU normal and highpri, then the unbound pools. */
     public List<PoolStats> pools() {
-        List<WorkerPool> all = new ArrayList<>(List.of(cpuPools));
-        poolsLock.lock();
-        try {
-            all.addAll(unboundPools.values());
-        } finally {
-            poolsLock.unlock();
-        }
+        List<WorkerPool> all = allPools();
         all.sort((a, b) -> Integer.compare(a.id, b.id));
         List<PoolStats> out = new ArrayList<>(all.size());
         for (WorkerPool p : all) {
@@ -526,6 +667,9 @@ public final class Workqueues implements AutoCloseable {
         } finally {
             poolsLock.unlock();
         }
+        if (!again && frozen) {
+            thaw(); // queued items of FREEZABLE queues must finish too
+        }
         List<String> unfinished = new ArrayList<>();
         boolean interrupted = false;
         // A repeated call only waits for threads: items left by a timed-out shutdown never run.
@@ -548,6 +692,7 @@ public final class Workqueues implements AutoCloseable {
         runState = TERMINATED;
         monitor.stop();
         timer.stop();
+        watchdog.stop();
         List<WorkerPool> all = new ArrayList<>(List.of(cpuPools));
         poolsLock.lock();
         try {
@@ -570,6 +715,15 @@ public final class Workqueues implements AutoCloseable {
         }
         if (timer.thread() != null) {
             threads.add(timer.thread());
+        }
+        if (watchdog.thread() != null) {
+            threads.add(watchdog.thread());
+        }
+        for (Workqueue wq : workqueues) {
+            if (wq.rescuer != null) {
+                wq.rescuer.stop();
+                threads.add(wq.rescuer.thread());
+            }
         }
         List<String> alive = new ArrayList<>();
         for (Thread t : threads) {
@@ -617,6 +771,9 @@ public final class Workqueues implements AutoCloseable {
         private boolean powerEfficient;
         private CpuLocator cpuLocator = CpuLocator.perThread();
         private String name = "cmwq";
+        private Duration watchdogThreshold = Duration.ofSeconds(30);
+        private Duration cpuIntensiveThreshold = Duration.ofMillis(10);
+        private boolean cpuAccounting = true;
 
         private Builder() {
         }
@@ -682,6 +839,37 @@ public final class Workqueues implements AutoCloseable {
                 throw new IllegalArgumentException("engine name must not be empty");
             }
             this.name = n;
+            return this;
+        }
+
+        /**
+         * The watchdog's lockup threshold (the kernel's {@code workqueue.watchdog_thresh}, 30 s);
+         * zero turns the watchdog off.
+         */
+        public Builder watchdogThreshold(Duration d) {
+            if (d == null || d.isNegative()) {
+                throw new IllegalArgumentException("watchdog threshold must be zero (off) or positive, got " + d);
+            }
+            this.watchdogThreshold = d;
+            return this;
+        }
+
+        /**
+         * The kernel's {@code workqueue.cpu_intensive_thresh_us} (10 ms): an item of a per-CPU pool
+         * that keeps its CPU this long without sleeping stops counting toward concurrency and is
+         * reported. Zero turns the detection off. Needs the sleep monitor.
+         */
+        public Builder cpuIntensiveThreshold(Duration d) {
+            if (d == null || d.isNegative()) {
+                throw new IllegalArgumentException("cpu_intensive_thresh must be zero (off) or positive, got " + d);
+            }
+            this.cpuIntensiveThreshold = d;
+            return this;
+        }
+
+        /** Measure each item's CPU time for the CPUtime statistic (default on: two clock reads per item). */
+        public Builder cpuAccounting(boolean on) {
+            this.cpuAccounting = on;
             return this;
         }
 

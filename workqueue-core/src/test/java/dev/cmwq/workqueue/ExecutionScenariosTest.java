@@ -137,7 +137,9 @@ class ExecutionScenariosTest {
     }
 
     private static Workqueues engine(Detection d) {
-        return Workqueues.builder().cpus(1).name("scenario")
+        // cpu_intensive_thresh (10 ms) scaled 10x like every other time here: the seed's 5 ms burns
+        // are below the kernel's threshold, so the scaled 50 ms burns must be below the scaled one.
+        return Workqueues.builder().cpus(1).name("scenario").cpuIntensiveThreshold(Duration.ofMillis(100))
                 .monitorInterval(d == Detection.HOOK ? Duration.ZERO : Duration.ofMillis(1)).build();
     }
 

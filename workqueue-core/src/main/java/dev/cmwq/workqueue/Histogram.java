@@ -1,0 +1,79 @@
+package dev.cmwq.workqueue;
+
+/**
+ * A log-linear histogram of non-negative nanosecond values, cheap enough to record on every item:
+ * values below 8 have a bucket each, above that every power of two is split into 4 buckets, so a
+ * value's bucket is found with one leading-zero count and the relative error is at most 25%.
+ * 248 buckets cover the whole {@code long} range.
+ *
+ * <p>Not thread-safe: each instance belongs to one pool workqueue and is guarded by its pool's lock.
+ */
+final class Histogram {
+    static final int BUCKETS = 248;
+
+    final long[] counts = new long[BUCKETS];
+    long count;
+    long sum;
+    long max;
+
+    void record(long v) {
+        if (v < 0) {
+            v = 0;
+        }
+        counts[index(v)]++;
+        count++;
+        sum += v;
+        if (v > max) {
+            max = v;
+        }
+    }
+
+    static int index(long v) {
+        if (v < 8) {
+            return (int) v;
+        }
+        int msb = 63 - Long.numberOfLeadingZeros(v);
+        int sub = (int) (v >>> (msb - 2)) & 3;
+        return (msb - 1) * 4 + sub;
+    }
+
+    /** The largest value that falls into bucket {@code i}. */
+    static long upperBound(int i) {
+        if (i < 8) {
+            return i;
+        }
+        int msb = i / 4 + 1;
+        int sub = i % 4;
+        long lower = (4L + sub) << (msb - 2);
+        return lower + (1L << (msb - 2)) - 1;
+    }
+
+    /** Adds {@code other} into this one (for snapshots). */
+    void add(Histogram other) {
+        for (int i = 0; i < BUCKETS; i++) {
+            counts[i] += other.counts[i];
+        }
+        count += other.count;
+        sum += other.sum;
+        max = Math.max(max, other.max);
+    }
+
+    LatencySnapshot snapshot() {
+        return new LatencySnapshot(count, sum, max, percentile(0.50), percentile(0.90), percentile(0.99));
+    }
+
+    private long percentile(double p) {
+        if (count == 0) {
+            return 0;
+        }
+        long rank = (long) Math.ceil(p * count);
+        long seen = 0;
+        for (int i = 0; i < BUCKETS; i++) {
+            seen += counts[i];
+            if (seen >= rank) {
+                return Math.min(upperBound(i), max);
+            }
+        }
+        return max;
+    }
+}
