@@ -124,6 +124,15 @@ public final class Workqueue {
         return flags;
     }
 
+    /** The flags as the kernel prints them ({@code flags=0x%x}), {@code __WQ_ORDERED} included. */
+    public int kernelFlags() {
+        int bits = ordered ? WqFlag.WQ_ORDERED_BIT : 0;
+        for (WqFlag f : flags) {
+            bits |= f.bit();
+        }
+        return bits;
+    }
+
     public boolean isUnbound() {
         return unbound;
     }

@@ -556,7 +556,8 @@ public final class Workqueues implements AutoCloseable {
                 }
             }
             if (!q.isEmpty()) {
-                sb.append("workqueue ").append(wq.name()).append(": flags=").append(wq.flags()).append('\n').append(q);
+                sb.append("workqueue ").append(wq.name()).append(": flags=0x").append(Integer.toHexString(wq.kernelFlags()))
+                        .append('\n').append(q);
             }
         }
         for (WorkerPool pool : allPools()) {
