@@ -15,8 +15,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The items are the heap's nodes: each knows its own index, so arming, disarming and moving a
  * timer are O(log n) with no allocation, and an armed item costs one array slot (4 or 8 bytes)
- * beyond its own fields. The thread is started on first use and parks (no CPU) when nothing is
- * armed.
+ * beyond its own fields. The thread starts with the engine and parks (no CPU) when nothing is
+ * armed. Engine-internal timers (each pool's mayday timer) share the heap.
  *
  * <p>{@code lock} guards the heap, every item's {@code deadline}/{@code heapIndex}, and each
  * workqueue's {@code nrArmed}. It is never held while queueing an item; it may be taken while
@@ -37,21 +37,30 @@ final class EngineTimer implements Runnable {
         this.engine = engine;
     }
 
+    /** Starts the timer thread (with the engine: pools' mayday timers need it from the start). */
+    void start() {
+        lock.lock();
+        try {
+            thread = engine.threadFactory.newThread(engine.name() + "-timer", this);
+            thread.start();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Arms {@code dw} (PENDING owned by the caller) to fire at {@code deadline} (nanoTime). */
     void arm(DelayedWork dw, long deadline) {
         lock.lock();
         try {
-            if (stopped || dw.wq.state == Workqueue.DESTROYED) {
+            if (stopped || (dw.wq != null && dw.wq.state == Workqueue.DESTROYED)) {
                 dw.clearPending();
                 throw new IllegalStateException((stopped ? "workqueue engine is shut down" : "workqueue '" + dw.wq.name() + "' is destroyed")
                         + "; delayed work item '" + dw.name() + "' refused");
             }
-            if (thread == null) {
-                thread = engine.threadFactory.newThread(engine.name() + "-timer", this);
-                thread.start();
-            }
             dw.deadline = deadline;
-            dw.wq.nrArmed++;
+            if (dw.wq != null) {
+                dw.wq.nrArmed++;
+            }
             if (size == heap.length) {
                 heap = Arrays.copyOf(heap, size * 2);
             }
@@ -124,6 +133,40 @@ final class EngineTimer implements Runnable {
         }
     }
 
+    /**
+     * An engine-internal timer on the same heap (e.g. a pool's mayday timer): not a work item, no
+     * PENDING protocol, no workqueue; {@link #expired()} runs on the timer thread, no lock held.
+     */
+    abstract static class InternalTimer extends DelayedWork {
+        InternalTimer(String name) {
+            super(name);
+        }
+
+        abstract void expired();
+
+        @Override
+        protected final void run() {
+            throw new IllegalStateException("internal timer " + name() + " is not a work item");
+        }
+    }
+
+    /** Arms an internal timer (re-arms it if armed). */
+    void armInternal(InternalTimer t, long deadline) {
+        lock.lock();
+        try {
+            if (t.heapIndex >= 0) {
+                removeAt(t.heapIndex);
+            }
+        } finally {
+            lock.unlock();
+        }
+        try {
+            arm(t, deadline);
+        } catch (IllegalStateException stopped) {
+            // engine shutting down: nothing left to rescue
+        }
+    }
+
     /** Items still armed; for reports. */
     int size() {
         lock.lock();
@@ -188,6 +231,10 @@ final class EngineTimer implements Runnable {
 
     /** {@code delayed_work_timer_fn()}: queue the item whose timer expired (PENDING is owned). */
     private void fire(DelayedWork dw) {
+        if (dw instanceof InternalTimer t) {
+            t.expired();
+            return;
+        }
         try {
             dw.wq.queueAccepted(dw.cpu, dw);
         } catch (IllegalStateException refused) {
@@ -200,7 +247,9 @@ final class EngineTimer implements Runnable {
     private void removeAt(int i) {
         DelayedWork removed = heap[i];
         removed.heapIndex = -1;
-        removed.wq.nrArmed--;
+        if (removed.wq != null) {
+            removed.wq.nrArmed--;
+        }
         int last = --size;
         if (i != last) {
             DelayedWork moved = heap[last];

@@ -92,16 +92,23 @@ final class PoolWorkqueue {
             case INACTIVE -> inactive.remove(w);
             case WORKLIST -> {
                 pool.removeWorkLocked(w);
-                nrActive--;
+                activeDecrementedLocked();
                 activateInactiveLocked();
             }
             case SCHEDULED -> {
                 l.remove(w);
-                nrActive--;
+                activeDecrementedLocked();
                 activateInactiveLocked();
             }
         }
         decNrInFlightLocked(w.color);
+    }
+
+    /** One active item fewer; wakes freezers waiting for a frozen queue's active items to end. */
+    private void activeDecrementedLocked() {
+        if (--nrActive == 0 && frozen) {
+            pool.inFlightDrainedLocked();
+        }
     }
 
     /** {@code pwq_dec_nr_in_flight()}: a queued item of {@code color} is gone. */

@@ -78,8 +78,11 @@ final class Watchdog implements Runnable {
     void check(long now) {
         checks++;
         for (WorkerPool pool : engine.allPools()) {
+            // Worklist first, then the timestamp (as the kernel): insertWorkLocked writes the
+            // timestamp before nrPending, so a fresh item is never paired with an old timestamp.
+            int pending = pool.nrPending;
             long ts = pool.watchdogTs;
-            boolean stuck = pool.nrPending > 0 && now - ts > thresholdNanos;
+            boolean stuck = pending > 0 && now - ts > thresholdNanos;
             if (stuck && pool.stalledSince == 0) {
                 pool.stalledSince = ts == 0 ? 1 : ts;
                 Duration stuckFor = Duration.ofNanos(now - ts);

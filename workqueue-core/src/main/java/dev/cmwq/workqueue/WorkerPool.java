@@ -227,27 +227,42 @@ final class WorkerPool {
                 return null;
             }
             int wid = workerIds.nextClearBit(0);
-            workerIds.set(wid);
+            workerIds.set(wid); // reserved; the worker joins the pool only once its thread exists
             w = new Worker(this, wid);
+        } finally {
+            lock.unlock();
+        }
+        Thread t;
+        try {
+            t = engine.threadFactory.newThread(workerName(w.id), w);
+            if (t == null) {
+                throw new IllegalStateException("thread factory returned null");
+            }
+        } catch (Throwable e) { // the factory failed (or OutOfMemoryError)
+            lock.lock();
+            try {
+                workerIds.clear(w.id);
+            } finally {
+                lock.unlock();
+            }
+            engine.releaseWorker();
+            engine.workerCreationFailed(this, e);
+            return null;
+        }
+        // worker_attach_to_pool(), then enter idle and wake it, as create_worker() does
+        w.thread = t;
+        lock.lock();
+        try {
             nrWorkers++;
             workers.add(w);
             enterIdleLocked(w);
         } finally {
             lock.unlock();
         }
-        Throwable failure = null;
+        engine.workerStarting(w);
         try {
-            Thread t = engine.threadFactory.newThread(workerName(w.id), w);
-            if (t == null) {
-                throw new IllegalStateException("thread factory returned null");
-            }
-            w.thread = t;
-            engine.workerStarting(w);
             t.start();
-        } catch (Throwable e) { // includes OutOfMemoryError: unable to create native thread
-            failure = e;
-        }
-        if (failure != null) {
+        } catch (Throwable e) { // OutOfMemoryError: unable to create native thread
             lock.lock();
             try {
                 leaveIdleLocked(w);
@@ -256,10 +271,7 @@ final class WorkerPool {
                 lock.unlock();
             }
             engine.workerExited(w); // releases the reservation
-            if (w.thread == null) {
-                engine.releaseWorker();
-            }
-            engine.workerCreationFailed(this, failure);
+            engine.workerCreationFailed(this, e);
             return null;
         }
         return w;
@@ -294,45 +306,54 @@ final class WorkerPool {
     static final long MAYDAY_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     /**
-     * {@code maybe_create_worker()}: creates one worker if needed. After a failed creation it waits
-     * the kernel's one-second cooldown before trying again; meanwhile, 10 ms after the trouble
-     * began and every 100 ms after that, it sends a mayday to the rescuer of every MEM_RECLAIM
-     * workqueue with items waiting here ({@code pool_mayday_timeout}).
+     * {@code maybe_create_worker()}: creates one worker if needed. The pool's mayday timer is armed
+     * first (10 ms, then every 100 ms while workers are still needed), so MEM_RECLAIM queues are
+     * rescued while creation fails or hangs. After a failed creation the pool waits the kernel's
+     * one-second cooldown before trying again.
      */
     private void maybeCreateWorkerLocked() {
-        long troubleSince = System.nanoTime();
-        long nextMayday = troubleSince + MAYDAY_INITIAL_NANOS;
-        while (needToCreateWorker() && !dying && engine.runState != Workqueues.TERMINATED) {
-            lock.unlock();
-            Worker w;
-            try {
-                w = createWorker();
-            } finally {
-                lock.lock();
-            }
-            if (w != null || !needToCreateWorker() || dying || engine.runState == Workqueues.TERMINATED) {
-                break;
-            }
-            long cooldownEnd = System.nanoTime() + CREATE_COOLDOWN_NANOS;
-            for (;;) {
-                long now = System.nanoTime();
-                if (now - cooldownEnd >= 0 || !needToCreateWorker() || dying || engine.runState == Workqueues.TERMINATED) {
+        engine.timer().armInternal(maydayTimer, System.nanoTime() + MAYDAY_INITIAL_NANOS);
+        try {
+            while (needToCreateWorker() && !dying && engine.runState != Workqueues.TERMINATED) {
+                lock.unlock();
+                Worker w;
+                try {
+                    w = createWorker();
+                } finally {
+                    lock.lock();
+                }
+                if (w != null || !needToCreateWorker() || dying || engine.runState == Workqueues.TERMINATED) {
                     break;
                 }
-                if (now - nextMayday >= 0) {
-                    sendMaydaysLocked();
-                    nextMayday = now + MAYDAY_INTERVAL_NANOS;
-                }
-                long until = nextMayday - cooldownEnd < 0 ? nextMayday : cooldownEnd;
                 lock.unlock();
                 try {
-                    engine.creationCooldown(until - now);
+                    engine.creationCooldown(CREATE_COOLDOWN_NANOS);
                 } finally {
                     lock.lock();
                 }
             }
+        } finally {
+            engine.timer().disarm(maydayTimer); // del_timer_sync(&pool->mayday_timer)
         }
     }
+
+    /** The pool's mayday timer ({@code pool_mayday_timeout}), on the engine timer's heap. */
+    private final EngineTimer.InternalTimer maydayTimer = new EngineTimer.InternalTimer("mayday_timer") {
+        @Override
+        void expired() {
+            lock.lock();
+            try {
+                if (needToCreateWorker()) {
+                    sendMaydaysLocked();
+                }
+                if (managerActive && !dying) { // the manager disarms it when done
+                    engine.timer().armInternal(this, System.nanoTime() + MAYDAY_INTERVAL_NANOS);
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+    };
 
     /** {@code pool_mayday_timeout()}: every MEM_RECLAIM queue with items waiting here gets a mayday. */
     void sendMaydaysLocked() {

@@ -107,7 +107,18 @@ public final class Workqueue {
                 pwq.frozen = true;
             }
         }
-        this.rescuer = flags.contains(WqFlag.MEM_RECLAIM) ? new Rescuer(this) : null;
+        Rescuer r = null;
+        if (flags.contains(WqFlag.MEM_RECLAIM)) {
+            try {
+                r = new Rescuer(this);
+            } catch (IllegalStateException e) {
+                if (unbound) {
+                    engine.putUnboundPool(unboundPwq.pool); // the queue won't exist: drop its pool reference
+                }
+                throw e;
+            }
+        }
+        this.rescuer = r;
     }
 
     /** The name, as in thread names ({@code kworker/0:1-events}) and statistics. */

@@ -113,6 +113,7 @@ public final class Workqueues implements AutoCloseable {
             cpuPools[cpu * 2 + 1] = new WorkerPool(this, nextPoolId++, cpu, true, high.withCpumask(CpuMask.of(cpu)));
         }
         try {
+            timer.start();
             for (WorkerPool pool : cpuPools) {
                 if (pool.createWorker() == null) {
                     throw new IllegalStateException("workqueue: cannot create the first worker of " + pool);
@@ -288,14 +289,14 @@ public final class Workqueues implements AutoCloseable {
     }
 
     /** {@code put_unbound_pool()}: poolsLock held. */
-    private void putUnboundPool(WorkerPool pool) {
+    void putUnboundPool(WorkerPool pool) {
         if (--pool.refcnt == 0) {
             unboundPools.remove(pool.attrs, pool);
             pool.destroy();
         }
     }
 
-    /** The one timer for delayed work; its thread starts on first use. */
+    /** The one timer for delayed work and the pools' mayday timers. */
     EngineTimer timer() {
         return timer;
     }
