@@ -143,7 +143,7 @@ final class SleepMonitor implements Runnable {
             rounds++;
             if (next == Long.MAX_VALUE || next - now > intervalNanos) {
                 parked = true;
-                if (anyPendingBehindRunning() || (watchesHogs() && anyCountedBusy())) { // re-check after publishing 'parked'
+                if (next == Long.MAX_VALUE && (anyPendingBehindRunning() || (watchesHogs() && anyCountedBusy()))) { // re-check after publishing 'parked'
                     parked = false;
                     continue;
                 }
@@ -228,6 +228,10 @@ final class SleepMonitor implements Runnable {
      * may start other items) and is reported per function, backing off as the kernel does.
      */
     private void checkHog(Worker w, long seq) {
+        if (w.thread.getState() != Thread.State.RUNNABLE) {
+            w.monHogBase = -1; // off CPU: the clock restarts when it runs again
+            return;
+        }
         long cpu = cpuTime(w.thread);
         if (cpu < 0) {
             return;

@@ -31,7 +31,7 @@ final class TraceEvents {
         @Label("work") long work;
         @Label("function") String function;
         @Label("workqueue") String workqueue;
-        @Label("req_cpu") int reqCpu;
+        @Name("req_cpu") @Label("req_cpu") int reqCpu;
         @Label("cpu") int cpu;
     }
 

@@ -159,6 +159,9 @@ final class Worker implements Runnable {
             if ((flags & NOT_RUNNING) == 0) {
                 pool.nrRunning++;
                 pool.watchLocked();
+                if (currentWork != null && pool.engine.monitor.watchesHogs()) {
+                    pool.engine.monitor.poke();
+                }
             }
         }
     }
@@ -292,9 +295,6 @@ final class Worker implements Runnable {
         long startNanos = System.nanoTime();
         pool.watchdogTs = startNanos;
         pwq.queueLatency.record(startNanos - w.queuedAt);
-        if (!notRunning && pool.engine.monitor.watchesHogs()) {
-            pool.engine.monitor.poke(); // a counted worker is busy: hog detection must sample it
-        }
         pool.lock.unlock();
 
         if (wq != namedFor && (flags & RESCUER) == 0) {
@@ -306,6 +306,9 @@ final class Worker implements Runnable {
         long cpuStart = cpuAccounting ? CpuClock.currentThreadCpuTime() : 0;
         TraceEvents.executeStart(w, wq);
         execSeq++; // odd: executing
+        if (!notRunning && pool.engine.monitor.watchesHogs()) {
+            pool.engine.monitor.poke(); // after publishing execSeq: Dekker with the monitor's parked
+        }
         try {
             w.run();
         } catch (Throwable t) {
