@@ -63,11 +63,11 @@ final class PoolWorkqueue {
         }
     }
 
-    /** An active item finished, pool lock held. */
-    void completedLocked(Work w) {
+    /** An active item queued with flush {@code color} finished, pool lock held. */
+    void completedLocked(int color) {
         nrActive--;
         activateInactiveLocked();
-        decNrInFlightLocked(w.color);
+        decNrInFlightLocked(color);
     }
 
     /** {@code try_to_grab_pending()}'s removal, pool lock held: {@code w} is on one of this pool's lists. */

@@ -37,8 +37,15 @@ class ReadmeExampleTest {
         assertThat(writeback.modDelayed(reindex, Duration.ofMillis(500))).isFalse(); // idle: queued
         assertThat(writeback.modDelayed(reindex, Duration.ofMillis(500))).isTrue();  // pending: timer moved
 
-        release.countDown();
+        // Release the blockers only once this thread waits inside flush(): it must find them in flight.
+        Thread self = Thread.currentThread();
+        Thread releaser = Thread.ofPlatform().start(() -> {
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30))
+                    .until(() -> self.getState() == Thread.State.WAITING);
+            release.countDown();
+        });
         assertThat(writeback.flush()).isTrue();
+        releaser.join();
         assertThat(ran.await(30, TimeUnit.SECONDS)).isTrue();
         assertThat(flush.cancelSync()).isFalse();
         assertThat(flush.busy()).isZero();
