@@ -76,13 +76,11 @@ final class PoolWorkqueue {
         }
     }
 
-    /** An active item finished, pool lock held. */
-    void completedLocked(Work w) {
-        if (--nrActive == 0 && frozen) {
-            pool.inFlightDrainedLocked(); // freezers wait for active items to finish
-        }
+    /** An active item queued with flush {@code color} finished, pool lock held. */
+    void completedLocked(int color) {
+        activeDecrementedLocked();
         activateInactiveLocked();
-        decNrInFlightLocked(w.color);
+        decNrInFlightLocked(color);
     }
 
     /** {@code try_to_grab_pending()}'s removal, pool lock held: {@code w} is on one of this pool's lists. */

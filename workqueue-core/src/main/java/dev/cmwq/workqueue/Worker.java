@@ -279,6 +279,9 @@ final class Worker implements Runnable {
         w.lastPool = pool;
         long gen = w.queuedGen; // every queueing so far is served by this execution
         w.startedGen = gen;
+        // The flush color this execution was queued with: once PENDING is cleared the item may be
+        // queued again, which overwrites w.color (the kernel saves work data the same way).
+        int color = w.color;
         pwq.stats[PoolWorkqueue.STAT_STARTED]++;
         if ((flags & RESCUER) != 0) {
             pwq.stats[PoolWorkqueue.STAT_RESCUED]++;
@@ -343,7 +346,7 @@ final class Worker implements Runnable {
             pwq.stats[PoolWorkqueue.STAT_COMPLETED]++;
         }
         w.markDone(gen);
-        pwq.completedLocked(w);
+        pwq.completedLocked(color);
         w.wakeFlushers();
     }
 

@@ -108,11 +108,16 @@ final class WorkqueueExecutor extends AbstractExecutorService {
             }
             tasks.add(t);
         }
+        boolean queued;
         try {
-            wq.queue(t);
+            queued = wq.queue(t);
         } catch (IllegalStateException | IllegalArgumentException e) {
             finished(t);
             throw new RejectedExecutionException(e.getMessage(), e);
+        }
+        if (!queued) { // a racing shutdownNow() held the fresh item's PENDING bit while cancelling it
+            finished(t);
+            throw new RejectedExecutionException("executor view of workqueue '" + wq.name() + "' is shut down");
         }
     }
 
@@ -139,13 +144,19 @@ final class WorkqueueExecutor extends AbstractExecutorService {
     public List<Runnable> shutdownNow() {
         shutdown();
         List<Runnable> notStarted = new ArrayList<>();
+        List<Task> running = new ArrayList<>();
+        // Cancel every waiting task first: an interrupted task ending early must not let the queue
+        // start one of ours that we were about to cancel.
         for (Task t : tasks) {
             if (t.cancel()) {
                 notStarted.add(t.command);
                 finished(t);
             } else {
-                t.interruptIfRunning(); // the worker clears a leftover interrupt after the item
+                running.add(t);
             }
+        }
+        for (Task t : running) {
+            t.interruptIfRunning(); // the worker clears a leftover interrupt after the item
         }
         return notStarted;
     }
