@@ -541,7 +541,7 @@ class DelayedWorkTest {
             List<String> names = Thread.getAllStackTraces().keySet().stream().map(Thread::getName).toList();
             assertThat(names).filteredOn(n -> n.equals("x-timer")).hasSize(1);
             assertThat(names).filteredOn(n -> n.startsWith("x-")).as("engine threads besides workers")
-                    .containsExactlyInAnyOrder("x-timer", "x-sysmon");
+                    .containsExactlyInAnyOrder("x-timer", "x-sysmon", "x-watchdog");
             for (DelayedWork dw : items) {
                 assertThat(dw.cancel()).isTrue();
             }
