@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * a poke is never lost). The sample counters have one writer, the monitor thread. Everything else
  * is confined to the monitor thread.
  */
-final class SleepMonitor implements Runnable {
+final class SleepMonitor extends EngineDaemon {
     private static final Logger log = LoggerFactory.getLogger(SleepMonitor.class);
 
     /** Samples of standing-still CPU time taken as sleeping where procfs is not available. */
@@ -61,8 +61,6 @@ final class SleepMonitor implements Runnable {
     private final List<GarbageCollectorMXBean> gcs;
     private final ByteBuffer buf = ByteBuffer.allocate(1024);
     private volatile boolean parked;
-    private volatile boolean stopped;
-    private volatile Thread thread;
 
     volatile long rounds;
     volatile long sleepsDetected;
@@ -94,6 +92,7 @@ final class SleepMonitor implements Runnable {
         }
     }
 
+    @Override
     boolean enabled() {
         return intervalNanos > 0;
     }
@@ -103,32 +102,11 @@ final class SleepMonitor implements Runnable {
         return intervalNanos > 0 && hogThresholdNanos > 0 && cpuTime;
     }
 
-    void start(String name, WorkerThreadFactory factory) {
-        if (!enabled()) {
-            return;
-        }
-        Thread t = factory.newThread(name, this);
-        thread = t;
-        t.start();
-    }
-
-    void stop() {
-        stopped = true;
-        Thread t = thread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
-    }
-
-    Thread thread() {
-        return thread;
-    }
-
     /** An item waits behind a running worker of a per-CPU pool: make sure the monitor is sampling. */
     void poke() {
         if (parked) {
             parked = false;
-            Thread t = thread;
+            Thread t = thread();
             if (t != null) {
                 LockSupport.unpark(t);
             }
@@ -137,7 +115,7 @@ final class SleepMonitor implements Runnable {
 
     @Override
     public void run() {
-        while (!stopped) {
+        while (!stopped()) {
             long now = System.nanoTime();
             long next = round(now);
             rounds++;

@@ -19,14 +19,12 @@ import org.slf4j.LoggerFactory;
  * <p>{@code WorkerPool.stalledSince} is confined to the watchdog thread; listeners are a
  * copy-on-write list.
  */
-final class Watchdog implements Runnable {
+final class Watchdog extends EngineDaemon {
     private static final Logger log = LoggerFactory.getLogger(Watchdog.class);
 
     private final Workqueues engine;
     private final long thresholdNanos;
     final List<WatchdogListener> listeners = new CopyOnWriteArrayList<>();
-    private volatile boolean stopped;
-    private volatile Thread thread;
     volatile long checks;
 
     Watchdog(Workqueues engine, Duration threshold) {
@@ -34,6 +32,7 @@ final class Watchdog implements Runnable {
         this.thresholdNanos = threshold.toNanos();
     }
 
+    @Override
     boolean enabled() {
         return thresholdNanos > 0;
     }
@@ -42,33 +41,12 @@ final class Watchdog implements Runnable {
         return Duration.ofNanos(thresholdNanos);
     }
 
-    void start() {
-        if (!enabled()) {
-            return;
-        }
-        Thread t = engine.threadFactory.newThread(engine.name() + "-watchdog", this);
-        thread = t;
-        t.start();
-    }
-
-    void stop() {
-        stopped = true;
-        Thread t = thread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
-    }
-
-    Thread thread() {
-        return thread;
-    }
-
     @Override
     public void run() {
         long period = Math.max(TimeUnit.MILLISECONDS.toNanos(10), thresholdNanos / 4);
-        while (!stopped) {
+        while (!stopped()) {
             LockSupport.parkNanos(this, period);
-            if (!stopped) {
+            if (!stopped()) {
                 check(System.nanoTime());
             }
         }

@@ -379,33 +379,21 @@ final class WorkerPool {
      * @return true if it emptied
      */
     boolean awaitIdle(PoolWorkqueue pwq, long deadlineNanos) throws InterruptedException {
-        lock.lock();
-        try {
-            drainWaiters++;
-            try {
-                while (pwq.nrInFlightTotal > 0) {
-                    long left = deadlineNanos - System.nanoTime();
-                    if (left <= 0) {
-                        return false;
-                    }
-                    inFlightDrained.awaitNanos(left);
-                }
-                return true;
-            } finally {
-                drainWaiters--;
-            }
-        } finally {
-            lock.unlock();
-        }
+        return awaitLocked(() -> pwq.nrInFlightTotal == 0, deadlineNanos);
     }
 
     /** Waits until nothing of {@code pwq} is active (frozen queues: running items finished). */
     boolean awaitInactive(PoolWorkqueue pwq, long deadlineNanos) throws InterruptedException {
+        return awaitLocked(() -> pwq.nrActive == 0, deadlineNanos);
+    }
+
+    /** Waits under the pool lock, on {@code inFlightDrained}, until {@code done} holds or the deadline. */
+    private boolean awaitLocked(java.util.function.BooleanSupplier done, long deadlineNanos) throws InterruptedException {
         lock.lock();
         try {
             drainWaiters++;
             try {
-                while (pwq.nrActive > 0) {
+                while (!done.getAsBoolean()) {
                     long left = deadlineNanos - System.nanoTime();
                     if (left <= 0) {
                         return false;

@@ -129,7 +129,7 @@ public final class Workqueues implements AutoCloseable {
             systemFreezablePowerEfficientWq = allocSystem("events_freezable_pwr_efficient",
                     "system_freezable_power_efficient_wq", EnumSet.of(WqFlag.FREEZABLE, WqFlag.POWER_EFFICIENT), 0);
             monitor.start(name + "-sysmon", threadFactory);
-            watchdog.start();
+            watchdog.start(name + "-watchdog", threadFactory);
         } catch (RuntimeException | Error e) {
             shutdown(Duration.ofSeconds(10));
             throw e;
