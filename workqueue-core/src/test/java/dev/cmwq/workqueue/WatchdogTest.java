@@ -279,11 +279,15 @@ class WatchdogTest {
 
             CountDownLatch aIn = new CountDownLatch(1);
             CountDownLatch releaseA = new CountDownLatch(1);
+            java.util.concurrent.atomic.AtomicReference<Thread> aThread = new java.util.concurrent.atomic.AtomicReference<>();
             q.queue(new Work("dump-A", () -> {
+                aThread.set(Thread.currentThread());
                 aIn.countDown();
                 holdUntilReleased(releaseA);
             }));
             awaitLatch(aIn);
+            // A counted down but may not be inside holdUntilReleased yet: its stack is asserted below
+            await().until(() -> aThread.get().getState() == Thread.State.TIMED_WAITING);
             CountDownLatch rest = new CountDownLatch(3);
             for (String name : List.of("dump-B", "dump-C", "dump-D")) {
                 q.queue(new Work(name, rest::countDown));
