@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -27,40 +29,6 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(60)
 class ConcurrencyManagementTest {
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
-    private static void await(CountDownLatch l) throws InterruptedException {
-        assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-    }
-
-    /** Waits inside the explicit blocking hook: the worker counts as sleeping meanwhile. */
-    static void hookWait(CountDownLatch l) {
-        try {
-            Workqueues.blocking(() -> {
-                if (!l.await(60, SECONDS)) {
-                    throw new IllegalStateException("never released");
-                }
-            });
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
-
-    /** Waits without telling the pool: with the monitor off the worker still counts as running. */
-    static void plainWait(CountDownLatch l) {
-        try {
-            if (!l.await(60, SECONDS)) {
-                throw new IllegalStateException("never released");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
 
     private static volatile long sink;
 

@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -41,14 +43,6 @@ class CpuHogTest {
     private static final long GIVE_UP_WALL = TimeUnit.SECONDS.toNanos(20);
 
     private static volatile long sink;
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
-    private static void await(CountDownLatch l) throws InterruptedException {
-        assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-    }
 
     static long cpuNow() {
         return MX.getCurrentThreadCpuTime();

@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.MILLISECONDS;
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -39,21 +41,8 @@ class DelayedWorkTest {
     private static final Duration MS300 = Duration.ofMillis(300);
     private static final Duration HOUR = Duration.ofHours(1);
 
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
     private static Workqueues engine(String name) {
         return Workqueues.builder().cpus(2).name(name).build();
-    }
-
-    private static void awaitLatch(CountDownLatch l) {
-        try {
-            assertThat(l.await(30, SECONDS)).as("latch released within 30 s").isTrue();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
     }
 
     /** Runs a call that could hang (if the engine is broken) on a helper thread, waiting at most 30 s. */
@@ -144,7 +133,7 @@ class DelayedWorkTest {
             List<String> order = new CopyOnWriteArrayList<>();
             assertThat(ordered.queue(new Work("blocker", () -> {
                 blockerStarted.countDown();
-                ConcurrencyManagementTest.plainWait(release);
+                TestWaits.plainWait(release);
                 order.add("blocker");
             }))).isTrue();
             awaitLatch(blockerStarted);
@@ -302,7 +291,7 @@ class DelayedWorkTest {
             DelayedWork dw = new DelayedWork("requeued", runs::incrementAndGet);
             ordered.queue(new Work("blocker", () -> {
                 blockerStarted.countDown();
-                ConcurrencyManagementTest.plainWait(release);
+                TestWaits.plainWait(release);
             }));
             awaitLatch(blockerStarted);
             try {
@@ -490,7 +479,7 @@ class DelayedWorkTest {
             DelayedWork dw = DelayedWork.create("periodic", self -> {
                 if (runs.incrementAndGet() == 3) {
                     third.countDown();
-                    ConcurrencyManagementTest.plainWait(release);
+                    TestWaits.plainWait(release);
                     rearm.set(wq.queueDelayed(self, Duration.ofMillis(1)));
                     return;
                 }

@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -27,19 +29,6 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(60)
 class DrainDestroyTest {
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
-    private static void await(CountDownLatch l) {
-        try {
-            assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
 
     private static Workqueues engine(int cpus) {
         return Workqueues.builder().cpus(cpus).monitorInterval(Duration.ZERO).name("drain").build();
@@ -71,7 +60,7 @@ class DrainDestroyTest {
                 chain[i] = new Work("chain-" + i, () -> {
                     if (level == 0) {
                         firstStarted.countDown();
-                        FlushTest.hookWait(gate);
+                        TestWaits.hookWait(gate);
                     }
                     ran.add(level);
                     if (level + 1 < depth) {

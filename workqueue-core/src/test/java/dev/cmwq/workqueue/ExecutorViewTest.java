@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.MILLISECONDS;
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -35,26 +37,13 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(60)
 class ExecutorViewTest {
 
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
     private static Workqueues engine(String name) {
         return Workqueues.builder().cpus(2).name(name).build();
     }
 
-    private static void awaitLatch(CountDownLatch l) {
-        try {
-            assertThat(l.await(30, SECONDS)).as("latch released within 30 s").isTrue();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
-
     /** Waits for {@code l} inside a blocking section, so the pool knows this worker sleeps. */
     private static void blockOn(CountDownLatch l) {
-        Workqueues.blocking(() -> ConcurrencyManagementTest.plainWait(l));
+        Workqueues.blocking(() -> TestWaits.plainWait(l));
     }
 
     /** Occupies an ordered queue with a work item queued directly on it, until {@code release}. */

@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -33,33 +35,6 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(60)
 class FlushTest {
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
-    private static void await(CountDownLatch l) {
-        try {
-            assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
-
-    /** Waits inside the explicit blocking hook: the worker counts as sleeping meanwhile. */
-    static void hookWait(CountDownLatch l) {
-        try {
-            Workqueues.blocking(() -> {
-                if (!l.await(60, SECONDS)) {
-                    throw new IllegalStateException("never released");
-                }
-            });
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
 
     private static Workqueues engine(int cpus) {
         return Workqueues.builder().cpus(cpus).monitorInterval(Duration.ZERO).name("flush").build();

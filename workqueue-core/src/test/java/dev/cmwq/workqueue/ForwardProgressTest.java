@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -31,36 +33,6 @@ import org.junit.jupiter.api.Timeout;
 class ForwardProgressTest {
     private static final Duration LONG = Duration.ofSeconds(30);
     private static final String OOM_TEXT = "unable to create native thread: possibly out of memory or process/resource limits reached";
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(LONG).pollInterval(Duration.ofMillis(5));
-    }
-
-    private static void awaitLatch(CountDownLatch l) {
-        try {
-            assertThat(l.await(30, SECONDS)).as("latch released in time").isTrue();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
-
-    /** Waits for {@code l} inside the explicit blocking hook: the worker counts as sleeping. */
-    private static void hookWait(CountDownLatch l) {
-        Workqueues.blocking(() -> plainWait(l));
-    }
-
-    /** Waits for {@code l} without telling the pool. */
-    private static void plainWait(CountDownLatch l) {
-        try {
-            if (!l.await(60, SECONDS)) {
-                throw new IllegalStateException("never released");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
 
     private static List<Thread> liveThreadsNamed(String name) {
         List<Thread> out = new ArrayList<>();

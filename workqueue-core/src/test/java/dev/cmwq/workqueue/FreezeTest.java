@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -27,34 +29,6 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(60)
 class FreezeTest {
     private static final Duration LONG = Duration.ofSeconds(30);
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(LONG).pollInterval(Duration.ofMillis(5));
-    }
-
-    private static void awaitLatch(CountDownLatch l) {
-        try {
-            assertThat(l.await(30, SECONDS)).as("latch released in time").isTrue();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
-
-    private static void plainWait(CountDownLatch l) {
-        try {
-            if (!l.await(60, SECONDS)) {
-                throw new IllegalStateException("never released");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static void hookWait(CountDownLatch l) {
-        Workqueues.blocking(() -> plainWait(l));
-    }
 
     private static void daemon(Runnable r) {
         Thread t = new Thread(r, "freezer");

@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assumptions.assumeThat;
@@ -34,10 +36,6 @@ class JfrTest {
     static final String START = "cmwq.workqueue_execute_start";
     static final String END = "cmwq.workqueue_execute_end";
     static final List<String> ALL = List.of(QUEUE, ACTIVATE, START, END);
-
-    private static void await(CountDownLatch l) throws InterruptedException {
-        assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-    }
 
     /** A field by the kernel's name: the field's name or, failing that, its label. */
     private static ValueDescriptor field(RecordedEvent e, String kernelName) {

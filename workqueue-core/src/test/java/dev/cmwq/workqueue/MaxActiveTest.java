@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -29,14 +31,6 @@ import org.slf4j.LoggerFactory;
 @Timeout(60)
 class MaxActiveTest {
 
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
-    private static void await(CountDownLatch l) throws InterruptedException {
-        assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-    }
-
     /** Items that record their start and then wait on their own latch. */
     private static final class Items {
         final List<Integer> startOrder = new CopyOnWriteArrayList<>();
@@ -63,9 +57,9 @@ class MaxActiveTest {
                     threadNames.set(idx, Thread.currentThread().getName());
                     started.get(idx).countDown();
                     if (hook) {
-                        ConcurrencyManagementTest.hookWait(release.get(idx));
+                        TestWaits.hookWait(release.get(idx));
                     } else {
-                        ConcurrencyManagementTest.plainWait(release.get(idx));
+                        TestWaits.plainWait(release.get(idx));
                     }
                     running.decrementAndGet();
                     done.countDown();

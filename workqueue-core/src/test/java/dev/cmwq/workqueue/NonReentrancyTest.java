@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -28,14 +30,6 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(60)
 class NonReentrancyTest {
 
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
-    private static void await(CountDownLatch l) throws InterruptedException {
-        assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-    }
-
     @Test
     void queuedWhileRunningRunsOnceMoreAfterNeverConcurrently() throws Exception {
         // Monitor on: the first run blocks, so the pool may well start other workers; the second run
@@ -58,7 +52,7 @@ class NonReentrancyTest {
                 }
                 if (runs.incrementAndGet() == 1) {
                     firstStarted.countDown();
-                    ConcurrencyManagementTest.plainWait(releaseFirst);
+                    TestWaits.plainWait(releaseFirst);
                 }
                 running.set(false);
                 twoRuns.countDown();
@@ -105,7 +99,7 @@ class NonReentrancyTest {
                 // A running item (not sleeping, as far as the pool knows) keeps 'w' pending.
                 wq.queue(new Work("blocker", () -> {
                     blockerStarted.countDown();
-                    ConcurrencyManagementTest.plainWait(releaseBlocker);
+                    TestWaits.plainWait(releaseBlocker);
                 }));
                 await(blockerStarted);
                 assertThat(w.isPending()).isFalse();

@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -18,10 +20,6 @@ import org.junit.jupiter.api.Timeout;
 /** alloc_ordered_workqueue(): one item at a time, in queueing order. */
 @Timeout(60)
 class OrderedQueueTest {
-
-    private static void await(CountDownLatch l) throws InterruptedException {
-        assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-    }
 
     /** Records the order of execution and whether two items ever overlapped. */
     private static final class Recorder {

@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -23,17 +25,6 @@ class QueueSemanticsTest {
     /** A 1-CPU engine without the sampling monitor: a worker blocked without hooks keeps its pool busy. */
     private static Workqueues engine() {
         return Workqueues.builder().cpus(1).monitorInterval(Duration.ZERO).name("qsem").build();
-    }
-
-    private static void awaitLatch(CountDownLatch l) {
-        try {
-            if (!l.await(30, TimeUnit.SECONDS)) {
-                throw new AssertionError("latch not released within 30 s");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
     }
 
     /** Queues an item that occupies the CPU-0 pool's only running slot until {@code release}. */

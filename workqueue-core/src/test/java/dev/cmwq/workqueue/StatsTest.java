@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -33,14 +35,6 @@ class StatsTest {
     private static final long MS = 1_000_000L;
 
     private static volatile long sink;
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
-    private static void await(CountDownLatch l) throws InterruptedException {
-        assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-    }
 
     /** Burns {@code nanos} of the calling thread's CPU time. */
     private static void burn(long nanos) {

@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -30,19 +32,6 @@ class WatchdogTest {
     private static final Duration LONG = Duration.ofSeconds(30);
     private static final Duration THRESHOLD = Duration.ofMillis(500);
     private static final String FIRST_LINE_START = "BUG: workqueue lockup - pool ";
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(LONG).pollInterval(Duration.ofMillis(5));
-    }
-
-    private static void awaitLatch(CountDownLatch l) {
-        try {
-            assertThat(l.await(30, SECONDS)).as("latch released in time").isTrue();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
 
     /** Blocks without the hook; named so that the dumped stack can be recognised. */
     static void holdUntilReleased(CountDownLatch l) {

@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -31,31 +33,6 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(60)
 class WorkItemTest {
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2));
-    }
-
-    private static void await(CountDownLatch l) {
-        try {
-            assertThat(l.await(30, SECONDS)).as("latch reached zero in time").isTrue();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
-
-    /** Waits without telling the pool: with the monitor off the worker still counts as running. */
-    private static void plainWait(CountDownLatch l) {
-        try {
-            if (!l.await(60, SECONDS)) {
-                throw new IllegalStateException("never released");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
 
     private static Workqueues engine(int cpus) {
         return Workqueues.builder().cpus(cpus).monitorInterval(Duration.ZERO).name("items").build();
@@ -92,7 +69,7 @@ class WorkItemTest {
             work = new Work(name, () -> {
                 int n = runs.getAndIncrement();
                 started[n].countDown();
-                FlushTest.hookWait(release[n]);
+                TestWaits.hookWait(release[n]);
                 finished[n].countDown();
             });
         }

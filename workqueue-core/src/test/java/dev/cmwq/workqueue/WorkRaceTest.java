@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static java.util.concurrent.TimeUnit.MILLISECONDS;
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -53,10 +55,6 @@ class WorkRaceTest {
     private final AtomicInteger concurrentRuns = new AtomicInteger();
     private final Queue<String> violations = new ConcurrentLinkedQueue<>();
     private final AtomicInteger violationCount = new AtomicInteger();
-
-    private static ConditionFactory await() {
-        return Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(5));
-    }
 
     private long tick() {
         return clock.incrementAndGet();
@@ -441,7 +439,7 @@ class WorkRaceTest {
                 Work w = new Work("requeued-while-running", () -> {
                     if (runs.incrementAndGet() == 1) {
                         firstStarted.countDown();
-                        Workqueues.blocking(() -> ConcurrencyManagementTest.plainWait(releaseFirst));
+                        Workqueues.blocking(() -> TestWaits.plainWait(releaseFirst));
                     }
                 });
                 assertThat(q.queueOn(0, w)).isTrue();

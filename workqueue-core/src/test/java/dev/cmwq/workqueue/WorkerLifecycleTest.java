@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -75,17 +77,6 @@ class WorkerLifecycleTest {
 
     private static Workqueues engine(int cpus) {
         return Workqueues.builder().cpus(cpus).monitorInterval(Duration.ZERO).name("lifecycle").build();
-    }
-
-    private static void awaitLatch(CountDownLatch l) {
-        try {
-            if (!l.await(30, TimeUnit.SECONDS)) {
-                throw new AssertionError("latch not released within 30 s");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
     }
 
     /** Waits for {@code l} inside an explicit blocking section (the pool may start other items). */

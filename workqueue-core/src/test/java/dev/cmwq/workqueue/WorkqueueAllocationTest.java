@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import static dev.cmwq.workqueue.TestWaits.*;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -33,17 +35,6 @@ class WorkqueueAllocationTest {
 
     private static Workqueues engine(int cpus) {
         return Workqueues.builder().cpus(cpus).monitorInterval(Duration.ZERO).name("alloc").build();
-    }
-
-    private static void awaitLatch(CountDownLatch l) {
-        try {
-            if (!l.await(30, TimeUnit.SECONDS)) {
-                throw new AssertionError("latch not released within 30 s");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
     }
 
     /** Runs a probe on {@code wq} (on {@code cpu}, or the caller's CPU if null) and returns its worker's thread name. */
