@@ -6,6 +6,10 @@ import java.lang.management.ThreadInfo;
 import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,8 +56,8 @@ final class SleepMonitor extends EngineDaemon {
     private final Workqueues engine;
     private final long intervalNanos;
     private final long hogThresholdNanos;
-    private final java.util.concurrent.ConcurrentHashMap<String, java.util.concurrent.atomic.AtomicLong> hogCounts =
-            new java.util.concurrent.ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, AtomicLong> hogCounts =
+            new ConcurrentHashMap<>();
     /** The kernel's {@code wq_cpu_intensive_warning_thresh}. */
     static final int HOG_WARNING_THRESH = 4;
     private final ThreadMXBean threads;
@@ -247,7 +251,7 @@ final class SleepMonitor extends EngineDaemon {
 
     /** {@code wq_cpu_intensive_report()}: from the 4th time on, backing off (4, 5, 7, 11, 19, ...). */
     private void reportHog(String function) {
-        long cnt = hogCounts.computeIfAbsent(function, f -> new java.util.concurrent.atomic.AtomicLong()).incrementAndGet();
+        long cnt = hogCounts.computeIfAbsent(function, f -> new AtomicLong()).incrementAndGet();
         long n = cnt + 1 - HOG_WARNING_THRESH;
         if (cnt >= HOG_WARNING_THRESH && (n & (n - 1)) == 0) {
             log.warn("workqueue: {} hogged CPU for >{}us {} times, consider switching to WQ_UNBOUND", function,
@@ -256,8 +260,8 @@ final class SleepMonitor extends EngineDaemon {
     }
 
     /** Times each function was found hogging the CPU. */
-    java.util.Map<String, Long> hogCounts() {
-        java.util.Map<String, Long> m = new java.util.TreeMap<>();
+    Map<String, Long> hogCounts() {
+        Map<String, Long> m = new TreeMap<>();
         hogCounts.forEach((k, v) -> m.put(k, v.get()));
         return m;
     }

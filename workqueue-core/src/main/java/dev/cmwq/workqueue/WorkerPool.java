@@ -3,6 +3,7 @@ package dev.cmwq.workqueue;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
@@ -388,7 +389,7 @@ final class WorkerPool {
     }
 
     /** Waits under the pool lock, on {@code inFlightDrained}, until {@code done} holds or the deadline. */
-    private boolean awaitLocked(java.util.function.BooleanSupplier done, long deadlineNanos) throws InterruptedException {
+    private boolean awaitLocked(BooleanSupplier done, long deadlineNanos) throws InterruptedException {
         lock.lock();
         try {
             drainWaiters++;

@@ -39,6 +39,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * The pool workqueues' fields are guarded by their pools' locks.
  */
 public final class Workqueue {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Workqueue.class);
     static final int ALIVE = 0;
     static final int DESTROYED = 2;
 
@@ -82,8 +83,7 @@ public final class Workqueue {
         this.alias = alias;
         this.flags = Collections.unmodifiableSet(flags.isEmpty() ? EnumSet.noneOf(WqFlag.class) : EnumSet.copyOf(flags));
         this.ordered = ordered;
-        this.unbound = ordered || flags.contains(WqFlag.UNBOUND)
-                || (flags.contains(WqFlag.POWER_EFFICIENT) && engine.powerEfficient);
+        this.unbound = ordered || engine.isUnbound(flags);
         this.cpuIntensive = !unbound && flags.contains(WqFlag.CPU_INTENSIVE);
         this.highpri = flags.contains(WqFlag.HIGHPRI);
         this.maxActive = maxActive;
@@ -187,9 +187,7 @@ public final class Workqueue {
      * @param cpu a CPU in {@code 0 .. cpus-1}, or {@link Workqueues#WORK_CPU_UNBOUND} for the caller's
      */
     public boolean queueOn(int cpu, Work work) {
-        if (cpu != Workqueues.WORK_CPU_UNBOUND && (cpu < 0 || cpu >= engine.cpus)) {
-            throw new IllegalArgumentException("cpu " + cpu + " out of range; this engine has CPUs 0.." + (engine.cpus - 1));
-        }
+        checkCpu(cpu);
         checkAccepting(work);
         if (!work.testAndSetPending()) {
             return false;
@@ -573,8 +571,7 @@ public final class Workqueue {
                 return true;
             }
             if (round % 100 == 0) {
-                org.slf4j.LoggerFactory.getLogger(Workqueue.class)
-                        .warn("workqueue {}: drain_workqueue() isn't complete after {} tries", name, round);
+                LOG.warn("workqueue {}: drain_workqueue() isn't complete after {} tries", name, round);
             }
         }
     }

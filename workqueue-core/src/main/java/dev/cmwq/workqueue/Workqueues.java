@@ -172,7 +172,7 @@ public final class Workqueues implements AutoCloseable {
      */
     public Workqueue alloc(String name, Set<WqFlag> flags, int maxActive, WorkqueueAttrs attrs) {
         Objects.requireNonNull(flags, "flags");
-        boolean unbound = flags.contains(WqFlag.UNBOUND) || (flags.contains(WqFlag.POWER_EFFICIENT) && powerEfficient);
+        boolean unbound = isUnbound(flags);
         if (attrs != null && !unbound) {
             throw new IllegalArgumentException("workqueue '" + name + "': attributes (nice, cpumask) apply only to unbound workqueues; add "
                     + WqFlag.UNBOUND + " to " + flags);
@@ -190,8 +190,7 @@ public final class Workqueues implements AutoCloseable {
     }
 
     private Workqueue allocSystem(String name, String alias, Set<WqFlag> flags, int maxActive) {
-        boolean unbound = flags.contains(WqFlag.UNBOUND) || (flags.contains(WqFlag.POWER_EFFICIENT) && powerEfficient);
-        return register(name, alias, flags, false, clampMaxActive(maxActive, unbound, name), null);
+        return register(name, alias, flags, false, clampMaxActive(maxActive, isUnbound(flags), name), null);
     }
 
     private Workqueue register(String name, String alias, Set<WqFlag> flags, boolean ordered, int maxActive,
@@ -242,6 +241,11 @@ public final class Workqueues implements AutoCloseable {
         } finally {
             poolsLock.unlock();
         }
+    }
+
+    /** UNBOUND, or POWER_EFFICIENT while the engine's power-efficient mode is on. */
+    boolean isUnbound(Set<WqFlag> flags) {
+        return flags.contains(WqFlag.UNBOUND) || (flags.contains(WqFlag.POWER_EFFICIENT) && powerEfficient);
     }
 
     /** {@code wq_clamp_max_active()}, with 0 meaning {@link #WQ_DFL_ACTIVE}. */
@@ -511,7 +515,7 @@ public final class Workqueues implements AutoCloseable {
 
     /** Gets every stall the watchdog detects (once per stall) and every recovery. */
     public void addWatchdogListener(WatchdogListener l) {
-        watchdog.listeners.add(java.util.Objects.requireNonNull(l, "listener"));
+        watchdog.listeners.add(Objects.requireNonNull(l, "listener"));
     }
 
     public void removeWatchdogListener(WatchdogListener l) {
