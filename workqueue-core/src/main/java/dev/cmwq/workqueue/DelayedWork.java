@@ -47,10 +47,14 @@ public class DelayedWork extends Work {
     @Override
     public boolean flush() {
         Workqueue q = wq;
+        boolean fired = false;
         if (q != null && q.engine.timer().disarm(this)) {
             q.queueAccepted(cpu, this);
+            fired = true;
         }
-        return super.flush();
+        // A fired item was pending: this flush is waiting for it, even if a worker finished it
+        // before super.flush() looked.
+        return super.flush() || fired;
     }
 
     /** Disarms the timer first, then looks on the queues. */
