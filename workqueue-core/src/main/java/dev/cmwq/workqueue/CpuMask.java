@@ -157,6 +157,26 @@ public final class CpuMask {
         return new CpuMask(b);
     }
 
+    public CpuMask or(CpuMask other) {
+        BitSet b = (BitSet) bits.clone();
+        b.or(other.bits);
+        return new CpuMask(b);
+    }
+
+    public boolean intersects(CpuMask other) {
+        return bits.intersects(other.bits);
+    }
+
+    /** The lowest CPU, or -1 if empty. */
+    public int first() {
+        return bits.nextSetBit(0);
+    }
+
+    /** The highest CPU, or -1 if empty. */
+    public int last() {
+        return bits.length() - 1;
+    }
+
     /** True if every CPU of this mask is in {@code other}. */
     public boolean isSubsetOf(CpuMask other) {
         BitSet b = (BitSet) bits.clone();
