@@ -12,7 +12,15 @@ package dev.cmwq.workqueue;
  * @param idle    idle workers
  * @param running workers counted as running (concurrency level; always 0 in unbound pools)
  * @param pending items on the worklist, not yet started
+ * @param podCpumask     the pod an unbound pool serves (items issued on these CPUs come here); the CPU
+ *                       of a per-CPU pool
+ * @param affinityStrict workers confined to the pod ({@code cpumask} equals {@code podCpumask})
+ * @param effectiveNice  the nice the workers really have (equals {@code nice} unless the process may
+ *                       not raise its priority; equals {@code nice} when placement is not enforced)
+ * @param enforced       true if the workers are really pinned to {@code cpumask} at {@code nice}
+ *                       (native placement on, see {@link ThreadPlacement}); false if only recorded
  */
 public record PoolStats(int id, String kind, int cpu, int nice, CpuMask cpumask, int workers, int idle,
-                        int running, int pending) {
+                        int running, int pending, CpuMask podCpumask, boolean affinityStrict, int effectiveNice,
+                        boolean enforced) {
 }

@@ -11,7 +11,13 @@ package dev.cmwq.workqueue;
  * waits until the older colors drain (see {@link Workqueue#flush()}). The cost per item is one
  * array slot incremented and decremented.
  *
- * <p>Every mutable field is guarded by {@code pool.lock}.
+ * <p>An unbound queue may have several pwqs (one per pod of its affinity scope, plus retired ones
+ * still draining after {@link Workqueue#applyAttrs}); their max_active is shared through
+ * {@link UnboundNrActive}, and a pwq may be activated from another pool's completion through its
+ * {@code activator} timer.
+ *
+ * <p>Every mutable field is guarded by {@code pool.lock}, except {@code onPending} and
+ * {@code granted} (guarded by the shared count's lock).
  */
 final class PoolWorkqueue {
     static final int STAT_STARTED = 0;
@@ -30,6 +36,30 @@ final class PoolWorkqueue {
 
     final Workqueue wq;
     final WorkerPool pool;
+    /** Unbound queues: the queue-wide active count; null for bound queues (max_active per pwq). */
+    final UnboundNrActive shared;
+    /** On the shared count's pending list; guarded by its lock. */
+    boolean onPending;
+    /** Slots handed to this pwq by other pwqs' completions, not yet used; guarded by the shared count's lock. */
+    int granted;
+    /** An ordered queue's newer pwq after a move: nothing activates until the older ones drained. */
+    boolean plugged;
+    /** Replaced by {@link Workqueue#applyAttrs}: new items go elsewhere; released once empty. */
+    boolean retired;
+    /** Released (the kernel's refcnt 0): a queuer that picked it must look again. */
+    boolean dead;
+    /** Activates this pwq from its own pool's lock after a slot was handed to it from another pool. */
+    final EngineTimer.InternalTimer activator = new EngineTimer.InternalTimer("pwq_activate") {
+        @Override
+        void expired() {
+            pool.lock.lock();
+            try {
+                activateInactiveLocked();
+            } finally {
+                pool.lock.unlock();
+            }
+        }
+    };
 
     int nrActive;
     int maxActive;
@@ -55,6 +85,7 @@ final class PoolWorkqueue {
         this.maxActive = maxActive;
         this.workColor = workColor;
         this.inactive = new WorkList(pool, WorkList.Kind.INACTIVE);
+        this.shared = wq.nrActiveShared;
     }
 
     /**
@@ -67,7 +98,7 @@ final class PoolWorkqueue {
         w.color = workColor;
         nrInFlight[workColor]++;
         nrInFlightTotal++;
-        if (inactive.isEmpty() && nrActive < effectiveMaxActive()) {
+        if (inactive.isEmpty() && canActivateLocked() && tryGetSlotLocked()) {
             nrActive++;
             TraceEvents.activateWork(w, this);
             pool.insertWorkLocked(w);
@@ -76,10 +107,19 @@ final class PoolWorkqueue {
         }
     }
 
+    /** Not frozen and not plugged. */
+    private boolean canActivateLocked() {
+        return !frozen && !plugged;
+    }
+
+    /** A slot under max_active: this pwq's own (bound) or the queue's (unbound; else queued for one). */
+    private boolean tryGetSlotLocked() {
+        return shared == null ? nrActive < maxActive : shared.tryGetOrQueue(this);
+    }
+
     /** An active item queued with flush {@code color} finished, pool lock held. */
     void completedLocked(int color) {
-        activeDecrementedLocked();
-        activateInactiveLocked();
+        activeEndedLocked();
         decNrInFlightLocked(color);
     }
 
@@ -90,22 +130,41 @@ final class PoolWorkqueue {
             case INACTIVE -> inactive.remove(w);
             case WORKLIST -> {
                 pool.removeWorkLocked(w);
-                activeDecrementedLocked();
-                activateInactiveLocked();
+                activeEndedLocked();
             }
             case SCHEDULED -> {
                 l.remove(w);
-                activeDecrementedLocked();
-                activateInactiveLocked();
+                activeEndedLocked();
             }
         }
         decNrInFlightLocked(w.color);
     }
 
-    /** One active item fewer; wakes freezers waiting for a frozen queue's active items to end. */
-    private void activeDecrementedLocked() {
+    /**
+     * {@code pwq_dec_nr_active()}: one active item fewer (wakes freezers waiting for a frozen
+     * queue's active items to end); its slot activates the next item, of this pwq or, for an
+     * unbound queue, of the first pwq waiting for one.
+     */
+    private void activeEndedLocked() {
         if (--nrActive == 0 && frozen) {
             pool.inFlightDrainedLocked();
+        }
+        if (shared == null) {
+            activateInactiveLocked();
+            return;
+        }
+        activateGranteeLocked(shared.release());
+    }
+
+    /** Activates {@code p}, which was handed a slot: here if it shares our pool, else from its own. */
+    private void activateGranteeLocked(PoolWorkqueue p) {
+        if (p == null) {
+            return;
+        }
+        if (p.pool == pool) {
+            p.activateInactiveLocked();
+        } else {
+            wq.engine.timer().armInternal(p.activator, System.nanoTime());
         }
     }
 
@@ -114,6 +173,9 @@ final class PoolWorkqueue {
         nrInFlight[color]--;
         if (--nrInFlightTotal == 0) {
             pool.inFlightDrainedLocked();
+            if (retired) {
+                wq.retiredPwqDrained();
+            }
         }
         if (color == flushColor && nrInFlight[color] == 0) {
             flushColor = -1;
@@ -121,21 +183,56 @@ final class PoolWorkqueue {
         }
     }
 
-    /** Activates inactive items, oldest first, while the limit allows. */
+    /**
+     * Activates inactive items, oldest first, while the limit allows. For an unbound queue it
+     * first uses the slots handed to it, then takes free ones, and queues for more; slots it was
+     * handed but can't use (frozen, plugged, nothing inactive) go on to the next waiting pwq.
+     */
     void activateInactiveLocked() {
         Work w;
-        int limit = effectiveMaxActive();
-        while (nrActive < limit && (w = inactive.first()) != null) {
-            inactive.remove(w);
-            nrActive++;
-            TraceEvents.activateWork(w, this);
-            pool.insertWorkLocked(w);
+        if (shared == null) {
+            int limit = effectiveMaxActive();
+            while (nrActive < limit && (w = inactive.first()) != null) {
+                activateLocked(w);
+            }
+            return;
+        }
+        int g = shared.takeGranted(this);
+        while (canActivateLocked() && (w = inactive.first()) != null) {
+            if (g > 0) {
+                g--;
+            } else if (!shared.tryGetOrQueue(this)) {
+                break;
+            }
+            activateLocked(w);
+        }
+        while (g > 0) {
+            g--;
+            PoolWorkqueue p = shared.release();
+            if (p == this) { // it was queued earlier, but can't use a slot now: pass this one on too
+                g += shared.takeGranted(this);
+                continue;
+            }
+            activateGranteeLocked(p);
         }
     }
 
-    /** max_active, or 0 while frozen (the kernel's freezer sets it so). */
+    private void activateLocked(Work w) {
+        inactive.remove(w);
+        nrActive++;
+        TraceEvents.activateWork(w, this);
+        pool.insertWorkLocked(w);
+    }
+
+    /** max_active, or 0 while frozen (the kernel's freezer sets it so) or plugged. */
     int effectiveMaxActive() {
-        return frozen ? 0 : maxActive;
+        return frozen || plugged ? 0 : maxActive;
+    }
+
+    /** An ordered queue's older pwqs have drained: this one may start. */
+    void unplugLocked() {
+        plugged = false;
+        activateInactiveLocked();
     }
 
     /** Freezing or thawing, pool lock held: thawing activates what waited. */

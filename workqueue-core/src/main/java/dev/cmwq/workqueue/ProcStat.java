@@ -20,6 +20,23 @@ final class ProcStat {
     private ProcStat() {
     }
 
+    /**
+     * The CPUs the process may run on ({@code Cpus_allowed_list} of {@code /proc/self/status}, the
+     * main thread's affinity), or null where procfs is not available.
+     */
+    static CpuMask processCpusAllowed() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Cpus_allowed_list:")) {
+                    return CpuMask.parseList(line.substring("Cpus_allowed_list:".length()).trim());
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or unreadable: unknown
+        }
+        return null;
+    }
+
     /** The calling thread's Linux tid, or -1 where procfs is not available. */
     static long currentTid() {
         if (!AVAILABLE) {

@@ -88,6 +88,7 @@ final class Rescuer implements Runnable {
         WorkerPool pool = pwq.pool;
         Worker r = Worker.rescuer(pool, Thread.currentThread());
         Worker.CURRENT.set(r);
+        pool.placeCurrentThread(); // worker_attach_to_pool(): the rescuer takes the pool's CPUs and nice
         pool.lock.lock();
         try {
             pool.workers.add(r);

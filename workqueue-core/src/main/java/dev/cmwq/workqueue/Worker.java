@@ -201,6 +201,7 @@ final class Worker implements Runnable {
     public void run() {
         CURRENT.set(this);
         tid = ProcStat.currentTid();
+        pool.placeCurrentThread();
         ReentrantLock lock = pool.lock;
         lock.lock();
         try {

@@ -52,8 +52,25 @@ final class WorkerPool {
     /** The CPU of a per-CPU pool, -1 for an unbound pool. */
     final int cpu;
     final boolean highpri;
-    /** Resolved attributes: nice and a non-null cpumask. */
+    /**
+     * Resolved attributes: nice and a non-null cpumask (for an unbound pool: the queue's cpumask
+     * within the engine's unbound cpumask).
+     */
     final WorkqueueAttrs attrs;
+    /** The pod this unbound pool serves (the kernel's {@code __pod_cpumask}); {cpu} for a per-CPU pool. */
+    final CpuMask podCpumask;
+    /** Workers confined to the pod ({@code affn_strict}). */
+    final boolean affinityStrict;
+    /** What the workers are pinned to: the pod if strict, else the cpumask. */
+    final CpuMask workerCpumask;
+    /** The key of an unbound pool in the engine's map; null for per-CPU pools. */
+    final Object key;
+    /**
+     * Whether the workers' placement took effect, and the nice they really have: written by worker
+     * threads as they place themselves ({@link #placeCurrentThread}), read by snapshots.
+     */
+    volatile boolean placementEnforced;
+    volatile int effectiveNice;
     final ReentrantLock lock = new ReentrantLock();
     private final Condition inFlightDrained = lock.newCondition();
 
@@ -83,11 +100,57 @@ final class WorkerPool {
     final CopyOnWriteArrayList<Worker> workers = new CopyOnWriteArrayList<>();
 
     WorkerPool(Workqueues engine, int id, int cpu, boolean highpri, WorkqueueAttrs attrs) {
+        this(engine, id, cpu, highpri, attrs, attrs.cpumask(), false, null);
+    }
+
+    WorkerPool(Workqueues engine, int id, int cpu, boolean highpri, WorkqueueAttrs attrs, CpuMask podCpumask,
+               boolean affinityStrict, Object key) {
         this.engine = engine;
         this.id = id;
         this.cpu = cpu;
         this.highpri = highpri;
         this.attrs = attrs;
+        this.podCpumask = podCpumask;
+        this.affinityStrict = affinityStrict;
+        this.workerCpumask = affinityStrict ? podCpumask : attrs.cpumask();
+        this.key = key;
+        this.placementEnforced = engine.placement.enforced() && workerCpumask.intersects(engine.onlineCpus());
+        this.effectiveNice = attrs.nice();
+    }
+
+    /**
+     * {@code worker_attach_to_pool()}'s {@code set_cpus_allowed_ptr()} and {@code set_user_nice()}:
+     * the calling thread (a new worker, or a rescuer attaching) takes the pool's CPUs and nice.
+     * Where that fails the pool reports {@code enforced: false} and the effective nice, and the
+     * engine logs why once.
+     */
+    void placeCurrentThread() {
+        ThreadPlacement p = engine.placement;
+        if (!p.enforced()) {
+            return;
+        }
+        CpuMask allowed = workerCpumask.and(engine.onlineCpus());
+        String affinityError = allowed.isEmpty()
+                ? "none of CPUs " + workerCpumask.toList() + " is online (online: " + engine.onlineCpus().toList() + ")"
+                : p.setAffinity(allowed);
+        String niceError = p.setNice(attrs.nice());
+        int nice = attrs.nice();
+        if (niceError != null) {
+            int now = p.getNice();
+            nice = now == Integer.MIN_VALUE ? nice : now;
+        }
+        effectiveNice = nice;
+        if (affinityError != null) {
+            placementEnforced = false;
+            engine.placementProblem("cpus " + workerCpumask.toList(), "workqueue: cannot pin the workers of " + this
+                    + " to CPUs " + allowed.toList() + " (" + affinityError + "); they run on any CPU");
+        }
+        if (niceError != null) {
+            placementEnforced = false;
+            engine.placementProblem("nice " + attrs.nice(), "workqueue: cannot set nice " + attrs.nice() + " for the workers of "
+                    + this + " (" + niceError + "); their nice is " + nice
+                    + (attrs.nice() < 0 ? ": raising priority needs CAP_SYS_NICE or a matching RLIMIT_NICE (ulimit -e)" : ""));
+        }
     }
 
     boolean isUnbound() {
@@ -509,7 +572,8 @@ final class WorkerPool {
         lock.lock();
         try {
             return new PoolStats(id, isUnbound() ? "unbound" : highpri ? "cpu-highpri" : "cpu", cpu,
-                    attrs.nice(), attrs.cpumask(), nrWorkers, nrIdle, nrRunning, worklist.size());
+                    attrs.nice(), workerCpumask, nrWorkers, nrIdle, nrRunning, worklist.size(), podCpumask,
+                    affinityStrict, effectiveNice, placementEnforced);
         } finally {
             lock.unlock();
         }
@@ -517,6 +581,8 @@ final class WorkerPool {
 
     @Override
     public String toString() {
-        return "pool " + id + (isUnbound() ? " (unbound, " + attrs + ")" : " (cpu " + cpu + (highpri ? " highpri)" : ")"));
+        return "pool " + id + (isUnbound() ? " (unbound, nice=" + attrs.nice() + " cpus=" + attrs.cpumask().toList()
+                + (podCpumask.equals(attrs.cpumask()) ? "" : " pod=" + podCpumask.toList() + (affinityStrict ? " strict" : ""))
+                + ")" : " (cpu " + cpu + (highpri ? " highpri)" : ")"));
     }
 }

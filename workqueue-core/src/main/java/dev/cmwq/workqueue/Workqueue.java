@@ -7,6 +7,7 @@ import java.util.Collections;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
@@ -18,9 +19,19 @@ import java.util.concurrent.locks.ReentrantLock;
  * a domain for flushing and for attributes; its items run on the shared worker pools.
  *
  * <p>A bound workqueue has one {@link PoolWorkqueue} per CPU, linked to that CPU's normal or
- * highpri pool; {@code max_active} applies per CPU. An unbound workqueue has one, linked to the
- * unbound pool of its attributes; {@code max_active} applies to the whole queue. An ordered queue
- * is unbound with {@code max_active} 1: one item at a time, in queueing order.
+ * highpri pool; {@code max_active} applies per CPU. An unbound workqueue has one per pod of its
+ * {@link AffinityScope}, each linked to the unbound pool for that pod (cpumask, nice), and an item
+ * goes to the pwq of the issuer's pod; {@code max_active} applies to the whole queue
+ * ({@link UnboundNrActive}). An ordered queue is unbound with {@code max_active} 1 and a single
+ * pwq: one item at a time, in queueing order.
+ *
+ * <h2>Changing attributes</h2>
+ * {@link #applyAttrs} (and the engine's unbound cpumask) install a new pwq table
+ * ({@code apply_wqattrs_prepare()} / {@code _commit()}): new items go to the new pwqs; the old
+ * ones are retired, keep what they hold (running items finish where they are) and are released
+ * once empty. An ordered queue's new pwq stays plugged until the older ones have drained, so the
+ * order holds across the move. A queuer that picked a pwq released meanwhile sees it {@code dead}
+ * under the pool lock and looks again, as the kernel's {@code __queue_work()} retries.
  *
  * <h2>Flushing</h2>
  * {@link #flush()} follows the kernel's flush colors: every queued item carries its pwq's work
@@ -31,8 +42,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * colors in use, a further flusher waits for a color to free up. The per-item cost is constant.
  *
  * <h2>Fields</h2>
- * Immutable but for {@code maxActive} and {@code state} (volatile; changed under the engine's pools
- * lock) and the draining count. {@code flushLock} (the kernel's {@code wq->mutex}) guards
+ * Immutable but for {@code maxActive}, {@code state}, {@code requestedAttrs}, {@code podPwqs} and
+ * {@code singlePwq} (volatile; changed under the engine's pools lock, the pwq table also under
+ * {@code flushLock}) and the draining count. {@code allPwqs} is copy-on-write, changed under both
+ * the pools lock and {@code flushLock}; {@code releasedStats} and the released histograms are
+ * guarded by {@code flushLock}. {@code flushLock} (the kernel's {@code wq->mutex}) guards
  * {@code workColor}, {@code flushers} and {@code nrDrainers}, and is taken before pool locks.
  * {@code nrPwqsToFlush} is atomic: decremented by item completions under a pool lock, which then
  * only unpark the first flusher (they never take {@code flushLock}). {@code draining} is volatile.
@@ -51,7 +65,8 @@ public final class Workqueue {
     final boolean ordered;
     final boolean cpuIntensive;
     final boolean highpri;
-    private final WorkqueueAttrs attrs;
+    /** Bound queues: the per-CPU pools' attributes. Unbound: as requested (null cpumask: every CPU). */
+    private volatile WorkqueueAttrs requestedAttrs;
     private volatile int maxActive;
     volatile int state = ALIVE;
     /** True while drain() or destroy() runs: only the queue's own items may queue on it. */
@@ -73,8 +88,24 @@ public final class Workqueue {
     int nrArmed;
     /** Bound queues: the pwq of each CPU. */
     final PoolWorkqueue[] cpuPwqs;
-    /** Unbound queues: the one pwq. */
-    final PoolWorkqueue unboundPwq;
+    /** Unbound queues: the pwq of each CPU's pod (the kernel's {@code wq->cpu_pwq}); replaced whole. */
+    private volatile PoolWorkqueue[] podPwqs;
+    /** Unbound queues whose CPUs all map to one pwq: that pwq (no CPU lookup when queueing); else null. */
+    private volatile PoolWorkqueue singlePwq;
+    /** Every pwq of the queue, oldest first (the kernel's {@code wq->pwqs}): current and retired. */
+    private final CopyOnWriteArrayList<PoolWorkqueue> allPwqs = new CopyOnWriteArrayList<>();
+    /** Unbound queues: the queue-wide active count; null for bound queues. */
+    final UnboundNrActive nrActiveShared;
+    private final long[] releasedStats = new long[PoolWorkqueue.NR_STATS];
+    private final Histogram releasedLatency = new Histogram();
+    private final Histogram releasedRunTime = new Histogram();
+    /** Releases retired pwqs once drained, off the pool locks (on the engine timer thread). */
+    private final EngineTimer.InternalTimer reclaimTimer = new EngineTimer.InternalTimer("pwq_release") {
+        @Override
+        void expired() {
+            reclaimRetired();
+        }
+    };
 
     Workqueue(Workqueues engine, String name, String alias, Set<WqFlag> flags, boolean ordered, int maxActive,
               WorkqueueAttrs attrs) {
@@ -87,21 +118,26 @@ public final class Workqueue {
         this.cpuIntensive = !unbound && flags.contains(WqFlag.CPU_INTENSIVE);
         this.highpri = flags.contains(WqFlag.HIGHPRI);
         this.maxActive = maxActive;
+        this.freezable = flags.contains(WqFlag.FREEZABLE);
         if (unbound) {
             WorkqueueAttrs a = attrs != null ? attrs
                     : highpri ? WorkqueueAttrs.defaults().withNice(WorkqueueAttrs.HIGHPRI_NICE) : WorkqueueAttrs.defaults();
-            this.attrs = a.resolved(engine.cpus);
+            if (a.cpumask() != null) {
+                engine.checkCpumask(a.cpumask(), "workqueue '" + name + "': cpumask");
+            }
+            this.requestedAttrs = a;
             this.cpuPwqs = null;
-            this.unboundPwq = new PoolWorkqueue(this, engine.getUnboundPool(this.attrs), maxActive, 0);
+            this.nrActiveShared = new UnboundNrActive(maxActive);
+            preparePwqsLocked(a).commitLocked(); // engine pools lock held by the caller
         } else {
             this.cpuPwqs = new PoolWorkqueue[engine.cpus];
+            this.nrActiveShared = null;
             for (int cpu = 0; cpu < engine.cpus; cpu++) {
                 cpuPwqs[cpu] = new PoolWorkqueue(this, engine.cpuPool(cpu, highpri), maxActive, 0);
             }
-            this.attrs = cpuPwqs[0].pool.attrs.withCpumask(null).resolved(engine.cpus);
-            this.unboundPwq = null;
+            allPwqs.addAll(List.of(cpuPwqs));
+            this.requestedAttrs = cpuPwqs[0].pool.attrs.withCpumask(null).resolved(engine.cpus);
         }
-        this.freezable = flags.contains(WqFlag.FREEZABLE);
         if (freezable && engine.frozen) { // created while frozen (engine pools lock held by the caller)
             for (PoolWorkqueue pwq : pwqs()) {
                 pwq.frozen = true;
@@ -113,7 +149,7 @@ public final class Workqueue {
                 r = new Rescuer(this);
             } catch (IllegalStateException e) {
                 if (unbound) {
-                    engine.putUnboundPool(unboundPwq.pool); // the queue won't exist: drop its pool reference
+                    releasePwqsLocked(); // the queue won't exist: drop its pool references
                 }
                 throw e;
             }
@@ -157,9 +193,59 @@ public final class Workqueue {
         return maxActive;
     }
 
-    /** Nice and cpumask of the queue's workers (for bound queues, those of the per-CPU pools). */
+    /**
+     * The queue's attributes: for an unbound queue as last applied, with the cpumask resolved (all
+     * CPUs if none was given) and the affinity scope resolved (the engine's default if none was
+     * given); for a bound queue those of its per-CPU pools (nice 0, or -20 for HIGHPRI).
+     */
     public WorkqueueAttrs attrs() {
-        return attrs;
+        WorkqueueAttrs a = requestedAttrs;
+        if (!unbound) {
+            return a;
+        }
+        a = a.resolved(engine.cpus);
+        return a.affinityScope() != null ? a : a.withAffinityScope(engine.defaultAffinityScope);
+    }
+
+    /** The attributes as given to alloc or {@link #applyAttrs} (null cpumask or scope: defaults). */
+    WorkqueueAttrs requestedAttrs() {
+        return requestedAttrs;
+    }
+
+    /**
+     * The CPUs the queue's items may run on: for an unbound queue its cpumask within the engine's
+     * unbound cpumask (all of the latter if they don't meet, as the kernel does); for a bound queue
+     * every CPU.
+     */
+    public CpuMask effectiveCpumask() {
+        return unbound ? actualCpumask(requestedAttrs) : engine.possibleCpus();
+    }
+
+    /**
+     * True if the queue's workers are really where its attributes say (native placement on and
+     * every current pool placed as asked); false where they are only recorded.
+     */
+    public boolean placementEnforced() {
+        for (PoolWorkqueue pwq : currentPwqs()) {
+            if (!pwq.pool.placementEnforced) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The pwqs items are queued to now (retired ones excluded), each once. */
+    List<PoolWorkqueue> currentPwqs() {
+        if (!unbound) {
+            return List.of(cpuPwqs);
+        }
+        List<PoolWorkqueue> out = new ArrayList<>();
+        for (PoolWorkqueue p : podPwqs) {
+            if (!out.contains(p)) {
+                out.add(p);
+            }
+        }
+        return out;
     }
 
     public Workqueues engine() {
@@ -244,37 +330,46 @@ public final class Workqueue {
     }
 
     private void queueWork(int reqCpu, Work work, boolean accepted) {
-        PoolWorkqueue pwq;
-        if (unbound) {
-            pwq = unboundPwq;
-        } else {
-            pwq = cpuPwqs[reqCpu == Workqueues.WORK_CPU_UNBOUND ? engine.currentCpu() : reqCpu];
-        }
-        // Non-reentrancy: if the item still runs on the pool it last ran on, for this queue, queue
-        // it there so that the running worker runs it again after (never two at once).
-        WorkerPool last = work.lastPool;
-        if (last != null && last != pwq.pool) {
-            last.lock.lock();
+        String refusal;
+        for (;;) { // retry:
+            PoolWorkqueue pwq;
+            if (!unbound) {
+                pwq = cpuPwqs[reqCpu == Workqueues.WORK_CPU_UNBOUND ? engine.currentCpu() : reqCpu];
+            } else {
+                pwq = singlePwq;
+                if (pwq == null) { // several pods: the issuer's (or the requested CPU's) pod
+                    pwq = podPwqs[reqCpu == Workqueues.WORK_CPU_UNBOUND ? engine.currentCpu() : reqCpu];
+                }
+            }
+            // Non-reentrancy: if the item still runs on the pool it last ran on, for this queue, queue
+            // it there so that the running worker runs it again after (never two at once).
+            WorkerPool last = work.lastPool;
+            if (last != null && last != pwq.pool) {
+                last.lock.lock();
+                try {
+                    Worker running = last.findWorkerExecutingLocked(work);
+                    if (running != null && running.currentPwq != null && running.currentPwq.wq == this) {
+                        pwq = running.currentPwq;
+                    }
+                } finally {
+                    last.lock.unlock();
+                }
+            }
+            WorkerPool pool = pwq.pool;
+            pool.lock.lock();
             try {
-                Worker running = last.findWorkerExecutingLocked(work);
-                if (running != null && running.currentPwq != null && running.currentPwq.wq == this) {
-                    pwq = running.currentPwq;
+                if (pwq.dead) {
+                    continue; // released by a change of attributes since we looked: look again
+                }
+                refusal = refusal(work, accepted);
+                if (refusal == null) {
+                    TraceEvents.queueWork(work, pwq, reqCpu);
+                    pwq.insertLocked(work);
                 }
             } finally {
-                last.lock.unlock();
+                pool.lock.unlock();
             }
-        }
-        WorkerPool pool = pwq.pool;
-        String refusal;
-        pool.lock.lock();
-        try {
-            refusal = refusal(work, accepted);
-            if (refusal == null) {
-                TraceEvents.queueWork(work, pwq, reqCpu);
-                pwq.insertLocked(work);
-            }
-        } finally {
-            pool.lock.unlock();
+            break;
         }
         if (refusal != null) {
             work.cancelledGen = work.queuedGen; // this queueing will never run: flushers must not wait for it
@@ -602,6 +697,16 @@ public final class Workqueue {
                     pwq.pool.lock.unlock();
                 }
             }
+            if (nrActiveShared != null) {
+                for (PoolWorkqueue p : nrActiveShared.setMax(n)) { // a higher limit: slots for waiting pwqs
+                    p.pool.lock.lock();
+                    try {
+                        p.activateInactiveLocked();
+                    } finally {
+                        p.pool.lock.unlock();
+                    }
+                }
+            }
         } finally {
             engine.poolsLock.unlock();
         }
@@ -695,8 +800,255 @@ public final class Workqueue {
         return out;
     }
 
+    /** Every pwq of the queue, retired ones still draining included. */
     List<PoolWorkqueue> pwqs() {
-        return unbound ? List.of(unboundPwq) : List.of(cpuPwqs);
+        return allPwqs;
+    }
+
+    /** Unbound queues: the pwq of CPU 0's pod (the only one when the scope has one pod). */
+    PoolWorkqueue unboundPwq() {
+        return podPwqs[0];
+    }
+
+    // ---- attributes ---------------------------------------------------------------------------
+
+    /**
+     * {@code apply_workqueue_attrs()}: moves this unbound queue to the pools for {@code attrs}
+     * (nice, cpumask within the engine's unbound cpumask, affinity scope and strictness). New items
+     * go to the new pools at once; items already queued or running finish where they are; an
+     * ordered queue keeps its order across the move.
+     *
+     * @throws IllegalArgumentException if the queue is bound, or the cpumask has no online CPU (the
+     *                                  kernel's EINVAL); nothing changes then
+     * @throws IllegalStateException    if the queue is destroyed, or a pool's first worker can't
+     *                                  be created (nothing changes then either)
+     */
+    public void applyAttrs(WorkqueueAttrs attrs) {
+        java.util.Objects.requireNonNull(attrs, "attrs");
+        if (!unbound) {
+            throw new IllegalArgumentException("workqueue '" + name + "' is bound (per-CPU): attributes (nice, cpumask, affinity scope) "
+                    + "apply only to unbound workqueues (the kernel's EINVAL)");
+        }
+        if (attrs.cpumask() != null) {
+            engine.checkCpumask(attrs.cpumask(), "workqueue '" + name + "': cpumask");
+        }
+        engine.poolsLock.lock();
+        try {
+            engine.checkRunning("change workqueue '" + name + "'");
+            if (state == DESTROYED) {
+                throw new IllegalStateException("workqueue '" + name + "' is destroyed; its attributes can't change");
+            }
+            preparePwqsLocked(attrs).commitLocked();
+        } finally {
+            engine.poolsLock.unlock();
+        }
+    }
+
+    /** {@code wqattrs_actualize_cpumask()}: the cpumask within the unbound cpumask, or all of it if they don't meet. */
+    private CpuMask actualCpumask(WorkqueueAttrs a) {
+        CpuMask unboundMask = engine.unboundCpumask();
+        CpuMask req = a.cpumask() == null ? engine.possibleCpus() : a.cpumask().and(engine.possibleCpus());
+        CpuMask m = req.and(unboundMask);
+        return m.isEmpty() ? unboundMask : m;
+    }
+
+    /**
+     * {@code apply_wqattrs_prepare()}: the pwq of every CPU's pod for {@code a}, reusing current
+     * pwqs whose pool stays the same and taking references on the pools of new ones. Engine pools
+     * lock held. On failure nothing is left changed.
+     */
+    PwqPlan preparePwqsLocked(WorkqueueAttrs a) {
+        CpuMask effective = actualCpumask(a);
+        AffinityScope scope = a.affinityScope() != null ? a.affinityScope() : engine.defaultAffinityScope;
+        int n = engine.cpus;
+        PoolWorkqueue[] table = new PoolWorkqueue[n];
+        List<PoolWorkqueue> created = new ArrayList<>();
+        List<PoolWorkqueue> current = podPwqs == null ? List.of() : currentPwqs();
+        try {
+            for (int cpu = 0; cpu < n; cpu++) {
+                CpuMask pod = ordered ? effective : engine.topology.podOf(scope, cpu).and(effective);
+                if (pod.isEmpty()) {
+                    pod = effective; // the kernel's dfl_pwq: a CPU whose pod has none of the queue's CPUs
+                }
+                Workqueues.UnboundPoolKey key = new Workqueues.UnboundPoolKey(a.nice(), effective, pod, a.affinityStrict());
+                PoolWorkqueue pwq = null;
+                for (PoolWorkqueue p : table) {
+                    if (p != null && key.equals(p.pool.key)) {
+                        pwq = p;
+                        break;
+                    }
+                }
+                if (pwq == null) {
+                    for (PoolWorkqueue p : current) {
+                        if (key.equals(p.pool.key)) {
+                            pwq = p;
+                            break;
+                        }
+                    }
+                }
+                if (pwq == null) {
+                    pwq = new PoolWorkqueue(this, engine.getUnboundPool(a.nice(), effective, pod, a.affinityStrict()), maxActive, 0);
+                    created.add(pwq);
+                }
+                table[cpu] = pwq;
+            }
+        } catch (RuntimeException | Error e) {
+            for (PoolWorkqueue p : created) {
+                engine.putUnboundPool(p.pool);
+            }
+            throw e;
+        }
+        return new PwqPlan(a, table, created);
+    }
+
+    /** A prepared pwq table: committed, or aborted (which drops the new pools' references). */
+    final class PwqPlan {
+        private final WorkqueueAttrs attrs;
+        private final PoolWorkqueue[] table;
+        private final List<PoolWorkqueue> created;
+
+        PwqPlan(WorkqueueAttrs attrs, PoolWorkqueue[] table, List<PoolWorkqueue> created) {
+            this.attrs = attrs;
+            this.table = table;
+            this.created = created;
+        }
+
+        void abortLocked() {
+            for (PoolWorkqueue p : created) {
+                engine.putUnboundPool(p.pool);
+            }
+        }
+
+        /** {@code apply_wqattrs_commit()}: installs the table; pwqs left out are retired. Engine pools lock held. */
+        void commitLocked() {
+            List<PoolWorkqueue> retiring = new ArrayList<>();
+            flushLock.lock();
+            try {
+                // An ordered queue's new pwq starts plugged behind the older ones; releasing the
+                // oldest unplugs the next (below, or when it drains).
+                boolean plug = ordered && !allPwqs.isEmpty();
+                for (PoolWorkqueue p : created) {
+                    p.workColor = workColor; // link_pwq(): new items take the queue's current color
+                    p.frozen = freezable && engine.frozen;
+                    p.plugged = plug;
+                    allPwqs.add(p);
+                }
+                PoolWorkqueue[] old = podPwqs;
+                podPwqs = table;
+                PoolWorkqueue single = table[0];
+                for (PoolWorkqueue p : table) {
+                    if (p != single) {
+                        single = null;
+                        break;
+                    }
+                }
+                singlePwq = single;
+                requestedAttrs = attrs;
+                if (old != null) {
+                    for (PoolWorkqueue p : old) {
+                        if (!List.of(table).contains(p) && !retiring.contains(p)) {
+                            retiring.add(p);
+                        }
+                    }
+                }
+                for (PoolWorkqueue p : retiring) {
+                    p.pool.lock.lock();
+                    try {
+                        p.retired = true;
+                    } finally {
+                        p.pool.lock.unlock();
+                    }
+                }
+            } finally {
+                flushLock.unlock();
+            }
+            if (!retiring.isEmpty()) {
+                reclaimRetiredLocked();
+            }
+        }
+    }
+
+    /** A retired pwq emptied (its pool lock held): release it off the pool locks. */
+    void retiredPwqDrained() {
+        engine.timer().armInternal(reclaimTimer, System.nanoTime());
+    }
+
+    /** The reclaim timer: needs the engine pools lock, which may be held long (thread creation), so it only tries. */
+    private void reclaimRetired() {
+        if (!engine.poolsLock.tryLock()) {
+            engine.timer().armInternal(reclaimTimer, System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(10));
+            return;
+        }
+        try {
+            if (state != DESTROYED) {
+                reclaimRetiredLocked();
+            }
+        } finally {
+            engine.poolsLock.unlock();
+        }
+    }
+
+    /**
+     * Releases the retired pwqs that are empty ({@code pwq_release()}), keeping their statistics,
+     * and for an ordered queue unplugs the oldest pwq left ({@code unplug_oldest_pwq()}). Engine
+     * pools lock held.
+     */
+    private void reclaimRetiredLocked() {
+        flushLock.lock();
+        try {
+            for (PoolWorkqueue p : allPwqs) {
+                if (!p.retired) {
+                    continue;
+                }
+                boolean empty;
+                p.pool.lock.lock();
+                try {
+                    empty = p.nrInFlightTotal == 0 && !p.dead;
+                    if (empty) {
+                        p.dead = true;
+                        for (int i = 0; i < releasedStats.length; i++) {
+                            releasedStats[i] += p.stats[i];
+                        }
+                        releasedLatency.add(p.queueLatency);
+                        releasedRunTime.add(p.runTime);
+                        allPwqs.remove(p);
+                    }
+                } finally {
+                    p.pool.lock.unlock();
+                }
+                if (empty) {
+                    engine.putUnboundPool(p.pool);
+                }
+            }
+            if (ordered && !allPwqs.isEmpty()) {
+                PoolWorkqueue oldest = allPwqs.get(0);
+                oldest.pool.lock.lock();
+                try {
+                    if (oldest.plugged) {
+                        oldest.unplugLocked();
+                    }
+                } finally {
+                    oldest.pool.lock.unlock();
+                }
+            }
+        } finally {
+            flushLock.unlock();
+        }
+    }
+
+    /** The queue is gone (drained) or never came to be: drop every pool reference. Engine pools lock held. */
+    void releasePwqsLocked() {
+        engine.timer().disarm(reclaimTimer);
+        for (PoolWorkqueue p : allPwqs) {
+            p.pool.lock.lock();
+            try {
+                p.dead = true;
+            } finally {
+                p.pool.lock.unlock();
+            }
+            engine.timer().disarm(p.activator);
+            engine.putUnboundPool(p.pool);
+        }
     }
 
     // ---- executor view ----------------------------------------------------------------------
@@ -720,25 +1072,35 @@ public final class Workqueue {
         int active = 0;
         int inactive = 0;
         int running = 0;
-        for (PoolWorkqueue pwq : pwqs()) {
-            pwq.pool.lock.lock();
-            try {
-                for (int i = 0; i < sum.length; i++) {
-                    sum[i] += pwq.stats[i];
-                }
-                latency.add(pwq.queueLatency);
-                run.add(pwq.runTime);
-                inFlight += pwq.nrInFlightTotal;
-                active += pwq.nrActive;
-                inactive += pwq.inactive.size();
-                for (Worker w : pwq.pool.workers) {
-                    if (w.currentPwq == pwq) {
-                        running++;
-                    }
-                }
-            } finally {
-                pwq.pool.lock.unlock();
+        flushLock.lock(); // against a pwq being released (its numbers move to releasedStats)
+        try {
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] += releasedStats[i];
             }
+            latency.add(releasedLatency);
+            run.add(releasedRunTime);
+            for (PoolWorkqueue pwq : pwqs()) {
+                pwq.pool.lock.lock();
+                try {
+                    for (int i = 0; i < sum.length; i++) {
+                        sum[i] += pwq.stats[i];
+                    }
+                    latency.add(pwq.queueLatency);
+                    run.add(pwq.runTime);
+                    inFlight += pwq.nrInFlightTotal;
+                    active += pwq.nrActive;
+                    inactive += pwq.inactive.size();
+                    for (Worker w : pwq.pool.workers) {
+                        if (w.currentPwq == pwq) {
+                            running++;
+                        }
+                    }
+                } finally {
+                    pwq.pool.lock.unlock();
+                }
+            }
+        } finally {
+            flushLock.unlock();
         }
         return new WorkqueueStats(sum[PoolWorkqueue.STAT_STARTED], sum[PoolWorkqueue.STAT_COMPLETED],
                 sum[PoolWorkqueue.STAT_FAILED], sum[PoolWorkqueue.STAT_CPU_TIME], sum[PoolWorkqueue.STAT_CPU_INTENSIVE],

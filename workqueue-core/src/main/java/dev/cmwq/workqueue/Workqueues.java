@@ -65,6 +65,19 @@ public final class Workqueues implements AutoCloseable {
     final boolean cpuAccounting;
     private final CpuLocator cpuLocator;
     private final String name;
+    /** Puts worker threads on their CPUs at their nice (native), or only records (fallback). */
+    final ThreadPlacement placement;
+    /** The CPU pods of the affinity scopes. */
+    final CpuTopology topology;
+    final AffinityScope defaultAffinityScope;
+    /** CPUs 0 .. cpus-1 (the kernel's {@code cpu_possible_mask}). */
+    private final CpuMask possibleCpus;
+    /** The CPUs this process may run on (the kernel's {@code cpu_online_mask}); all possible ones if unknown. */
+    private final CpuMask onlineCpus;
+    /** The kernel's {@code wq_unbound_cpumask}: restricts every unbound pool; changed under poolsLock. */
+    private volatile CpuMask unboundCpumask;
+    /** Placement problems already logged (log once per kind). */
+    private final Set<String> placementProblems = ConcurrentHashMap.newKeySet();
 
     /** Per-CPU pools: index {@code cpu * 2} normal, {@code cpu * 2 + 1} highpri. */
     final WorkerPool[] cpuPools;
@@ -73,7 +86,7 @@ public final class Workqueues implements AutoCloseable {
     final ReentrantLock maydayLock = new ReentrantLock();
     /** FREEZABLE queues start nothing new; changed under poolsLock. */
     volatile boolean frozen;
-    private final Map<WorkqueueAttrs, WorkerPool> unboundPools = new HashMap<>();
+    private final Map<UnboundPoolKey, WorkerPool> unboundPools = new HashMap<>();
     private int nextPoolId;
     private final ConcurrentHashMap<String, Workqueue> byName = new ConcurrentHashMap<>();
     private final CopyOnWriteArrayList<Workqueue> workqueues = new CopyOnWriteArrayList<>();
@@ -94,12 +107,31 @@ public final class Workqueues implements AutoCloseable {
     private final Workqueue systemFreezablePowerEfficientWq;
 
     private Workqueues(Builder b) {
-        this.cpus = b.cpus;
+        this.placement = b.placement != null ? b.placement : ThreadPlacement.load();
+        CpuMask allowed = placement.enforced() ? placement.getAffinity() : null;
+        if (allowed == null) {
+            allowed = ProcStat.processCpusAllowed();
+        }
+        int n = b.cpus;
+        if (!b.cpusSet && placement.enforced() && allowed != null && !allowed.isEmpty()) {
+            n = Math.max(n, allowed.last() + 1); // engine CPU numbers are the machine's
+        }
+        this.cpus = n;
+        this.possibleCpus = CpuMask.all(n);
+        CpuMask online = allowed == null ? possibleCpus : allowed.and(possibleCpus);
+        this.onlineCpus = online.isEmpty() ? possibleCpus : online;
+        this.unboundCpumask = onlineCpus;
+        this.topology = b.topology != null ? b.topology : CpuTopology.detect(n);
+        if (topology.cpus() != n) {
+            throw new IllegalArgumentException("topology describes " + topology.cpus() + " CPUs but the engine has " + n);
+        }
+        this.defaultAffinityScope = b.defaultAffinityScope;
         this.idleTimeoutNanos = b.idleTimeout.toNanos();
         this.threadFactory = b.threadFactory;
         this.maxWorkers = b.maxWorkers;
         this.powerEfficient = b.powerEfficient;
-        this.cpuLocator = b.cpuLocator;
+        this.cpuLocator = b.cpuLocator != null ? b.cpuLocator
+                : placement.enforced() ? placement::currentCpu : CpuLocator.perThread();
         this.name = b.name;
         this.monitor = new SleepMonitor(this, b.monitorInterval.toNanos(), b.cpuIntensiveThreshold.toNanos());
         this.cpuAccounting = b.cpuAccounting;
@@ -233,7 +265,7 @@ public final class Workqueues implements AutoCloseable {
             byName.remove(wq.name(), wq);
             workqueues.remove(wq);
             if (wq.unbound) {
-                putUnboundPool(wq.unboundPwq.pool);
+                wq.releasePwqsLocked();
             }
             if (wq.rescuer != null) {
                 wq.rescuer.stop();
@@ -278,15 +310,32 @@ public final class Workqueues implements AutoCloseable {
         return cpuPools[cpu * 2 + (highpri ? 1 : 0)];
     }
 
-    /** {@code get_unbound_pool()}: poolsLock held. */
-    WorkerPool getUnboundPool(WorkqueueAttrs attrs) {
-        WorkerPool pool = unboundPools.get(attrs);
-        if (pool == null) {
-            pool = new WorkerPool(this, nextPoolId++, -1, false, attrs);
-            if (pool.createWorker() == null) {
-                throw new IllegalStateException("workqueue: cannot create the first worker of an unbound pool with " + attrs);
+    /** What makes unbound pools equal (the kernel's {@code wqattrs_equal()}). */
+    record UnboundPoolKey(int nice, CpuMask cpumask, CpuMask pod, boolean strict) {
+        UnboundPoolKey {
+            if (pod.equals(cpumask)) {
+                strict = false; // the pod is the whole mask: strict or not, the same workers
             }
-            unboundPools.put(attrs, pool);
+        }
+    }
+
+    /**
+     * {@code get_unbound_pool()}: the shared pool with these attributes, created (with its first
+     * worker) if needed; its reference count is raised. poolsLock held.
+     *
+     * @param cpumask the effective cpumask (within the unbound cpumask)
+     * @param pod     the pod the pool serves (a subset of cpumask)
+     */
+    WorkerPool getUnboundPool(int nice, CpuMask cpumask, CpuMask pod, boolean strict) {
+        UnboundPoolKey key = new UnboundPoolKey(nice, cpumask, pod, strict);
+        WorkerPool pool = unboundPools.get(key);
+        if (pool == null) {
+            pool = new WorkerPool(this, nextPoolId++, -1, false, new WorkqueueAttrs(nice, cpumask), pod, key.strict(), key);
+            if (pool.createWorker() == null) {
+                throw new IllegalStateException("workqueue: cannot create the first worker of an unbound pool with nice="
+                        + nice + " cpus=" + cpumask.toList());
+            }
+            unboundPools.put(key, pool);
         }
         pool.refcnt++;
         return pool;
@@ -295,8 +344,104 @@ public final class Workqueues implements AutoCloseable {
     /** {@code put_unbound_pool()}: poolsLock held. */
     void putUnboundPool(WorkerPool pool) {
         if (--pool.refcnt == 0) {
-            unboundPools.remove(pool.attrs, pool);
+            unboundPools.remove(pool.key, pool);
             pool.destroy();
+        }
+    }
+
+    // ---- placement --------------------------------------------------------------------------
+
+    /** How worker threads are placed; {@link ThreadPlacement#enforced()} tells whether for real. */
+    public ThreadPlacement placement() {
+        return placement;
+    }
+
+    /** The CPU pods of the affinity scopes. */
+    public CpuTopology topology() {
+        return topology;
+    }
+
+    /** The affinity scope of unbound queues that don't name one. */
+    public AffinityScope defaultAffinityScope() {
+        return defaultAffinityScope;
+    }
+
+    /** The CPUs this process may run on, within {@code 0 .. cpus-1} (what the kernel calls online). */
+    public CpuMask onlineCpus() {
+        return onlineCpus;
+    }
+
+    /** CPUs {@code 0 .. cpus-1}. */
+    public CpuMask possibleCpus() {
+        return possibleCpus;
+    }
+
+    /** The engine-wide unbound cpumask ({@code /sys/devices/virtual/workqueue/cpumask}). */
+    public CpuMask unboundCpumask() {
+        return unboundCpumask;
+    }
+
+    /**
+     * {@code workqueue_set_unbound_cpumask()}: restricts every unbound pool to {@code mask}; every
+     * unbound queue (ordered ones too) moves to pools within it. Items already running finish where
+     * they are. A queue whose cpumask has no CPU in the new mask uses the whole new mask, as the
+     * kernel does.
+     *
+     * @throws IllegalArgumentException if {@code mask} has no online CPU (the kernel's EINVAL);
+     *                                  nothing changes then
+     */
+    public void setUnboundCpumask(CpuMask mask) {
+        Objects.requireNonNull(mask, "cpumask");
+        CpuMask m = checkCpumask(mask, "unbound cpumask");
+        poolsLock.lock();
+        try {
+            checkRunning("set the unbound cpumask");
+            CpuMask old = unboundCpumask;
+            unboundCpumask = m;
+            List<Workqueue> unboundQueues = workqueues.stream().filter(q -> q.unbound).toList();
+            List<Workqueue.PwqPlan> plans = new ArrayList<>();
+            try {
+                for (Workqueue wq : unboundQueues) {
+                    plans.add(wq.preparePwqsLocked(wq.requestedAttrs()));
+                }
+            } catch (RuntimeException | Error e) {
+                unboundCpumask = old;
+                for (Workqueue.PwqPlan p : plans) {
+                    p.abortLocked();
+                }
+                throw e;
+            }
+            for (Workqueue.PwqPlan p : plans) {
+                p.commitLocked();
+            }
+        } finally {
+            poolsLock.unlock();
+        }
+    }
+
+    /**
+     * A cpumask for a queue or the engine: CPUs beyond the engine's are dropped; what remains must
+     * hold an online CPU.
+     */
+    CpuMask checkCpumask(CpuMask mask, String what) {
+        CpuMask m = mask.and(possibleCpus);
+        if (!m.intersects(onlineCpus)) {
+            throw new IllegalArgumentException(what + " " + mask.toList() + " (hex " + mask.toHex() + ") has no online CPU; online CPUs are "
+                    + onlineCpus.toList() + " (the kernel's EINVAL); nothing changed");
+        }
+        return m;
+    }
+
+    void checkRunning(String what) {
+        if (runState != RUNNING) {
+            throw new IllegalStateException("workqueue engine is shut down; cannot " + what);
+        }
+    }
+
+    /** Logs a placement problem at INFO, once per kind per engine. */
+    void placementProblem(String kind, String message) {
+        if (placementProblems.add(kind)) {
+            log.info(message);
         }
     }
 
@@ -770,12 +915,16 @@ public final class Workqueues implements AutoCloseable {
     /** Engine settings. */
     public static final class Builder {
         private int cpus = Runtime.getRuntime().availableProcessors();
+        private boolean cpusSet;
+        private ThreadPlacement placement;
+        private CpuTopology topology;
+        private AffinityScope defaultAffinityScope = AffinityScope.DEFAULT;
         private Duration idleTimeout = Duration.ofSeconds(300);
         private Duration monitorInterval = Duration.ofMillis(1);
         private WorkerThreadFactory threadFactory = WorkerThreadFactory.platform(true);
         private int maxWorkers = 4096;
         private boolean powerEfficient;
-        private CpuLocator cpuLocator = CpuLocator.perThread();
+        private CpuLocator cpuLocator;
         private String name = "cmwq";
         private Duration watchdogThreshold = Duration.ofSeconds(30);
         private Duration cpuIntensiveThreshold = Duration.ofMillis(10);
@@ -790,6 +939,30 @@ public final class Workqueues implements AutoCloseable {
                 throw new IllegalArgumentException("cpus " + n + " out of range; allowed 1..4096");
             }
             this.cpus = n;
+            this.cpusSet = true;
+            return this;
+        }
+
+        /**
+         * How worker threads are put on CPUs and given their nice (default:
+         * {@link ThreadPlacement#load()}, native where {@code workqueue-native} can act). Where
+         * placement is enforced and {@link #cpus} is not set, the engine's CPU numbers are the
+         * machine's: as many as the highest CPU the process may use, plus one.
+         */
+        public Builder placement(ThreadPlacement p) {
+            this.placement = Objects.requireNonNull(p, "placement");
+            return this;
+        }
+
+        /** The CPU pods for affinity scopes (default: read from {@code /sys}, see {@link CpuTopology#detect}). */
+        public Builder topology(CpuTopology t) {
+            this.topology = Objects.requireNonNull(t, "topology");
+            return this;
+        }
+
+        /** The kernel's {@code workqueue.default_affinity_scope} (default {@code cache}). */
+        public Builder defaultAffinityScope(AffinityScope s) {
+            this.defaultAffinityScope = Objects.requireNonNull(s, "defaultAffinityScope");
             return this;
         }
 
@@ -834,6 +1007,10 @@ public final class Workqueues implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Which CPU the caller is on, for bound queues and affinity pods (default: {@code sched_getcpu}
+         * where placement is enforced, else a stable per-thread choice).
+         */
         public Builder cpuLocator(CpuLocator l) {
             this.cpuLocator = Objects.requireNonNull(l, "cpuLocator");
             return this;

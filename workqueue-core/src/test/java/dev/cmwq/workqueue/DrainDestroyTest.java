@@ -270,8 +270,8 @@ class DrainDestroyTest {
             WorkqueueAttrs attrs = new WorkqueueAttrs(7, null);
             Workqueue a = e.alloc("nice7-a", EnumSet.of(WqFlag.UNBOUND), 0, attrs);
             Workqueue b = e.alloc("nice7-b", EnumSet.of(WqFlag.UNBOUND), 0, attrs);
-            WorkerPool pool = a.unboundPwq.pool;
-            assertThat(b.unboundPwq.pool).isSameAs(pool);
+            WorkerPool pool = a.unboundPwq().pool;
+            assertThat(b.unboundPwq().pool).isSameAs(pool);
             List<Thread> threads = new ArrayList<>();
             for (Worker w : pool.workers) {
                 threads.add(w.thread);
@@ -364,7 +364,7 @@ class DrainDestroyTest {
     void concurrentDestroysOfOneQueueReleaseItsPoolOnce() {
         try (Workqueues e = engine(2)) {
             Workqueue wq = e.alloc("twice", 0, WqFlag.UNBOUND); // default attributes: system_unbound_wq's pool
-            assertThat(wq.unboundPwq.pool).isSameAs(e.systemUnboundWq().unboundPwq.pool);
+            assertThat(wq.unboundPwq().pool).isSameAs(e.systemUnboundWq().unboundPwq().pool);
             Blocker holder = new Blocker("holder");
             assertThat(wq.queue(holder.work)).isTrue();
             await(holder.started);

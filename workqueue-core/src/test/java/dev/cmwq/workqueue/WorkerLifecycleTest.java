@@ -173,8 +173,8 @@ class WorkerLifecycleTest {
             // per-CPU pools take ids 0 and 1; the system unbound pool is 2
             assertThat(e.pools().get(2).id()).isEqualTo(2);
             assertThat(e.pools().get(2).kind()).isEqualTo("unbound");
-            assertThat(e.systemUnboundWq().unboundPwq.pool.workers).hasSize(1);
-            assertThat(e.systemUnboundWq().unboundPwq.pool.workers.get(0).thread.getName()).isEqualTo("kworker/u2:0");
+            assertThat(e.systemUnboundWq().unboundPwq().pool.workers).hasSize(1);
+            assertThat(e.systemUnboundWq().unboundPwq().pool.workers.get(0).thread.getName()).isEqualTo("kworker/u2:0");
             assertThat(probe(e.systemUnboundWq(), null)).matches("kworker/u2:\\d+-events_unbound");
             assertThat(probe(e.alloc("user-unbound", 0, WqFlag.UNBOUND), null)).matches("kworker/u2:\\d+-user-unbound");
             Workqueue nice = e.alloc("user-nice", EnumSet.of(WqFlag.UNBOUND), 0, new WorkqueueAttrs(3, null));

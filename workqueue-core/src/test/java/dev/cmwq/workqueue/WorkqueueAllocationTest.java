@@ -301,8 +301,8 @@ class WorkqueueAllocationTest {
             assertThat(base(probe(c, null))).startsWith(prefix);
             assertThat(base(probe(d, null))).startsWith(prefix);
 
-            WorkerPool pool = c.unboundPwq.pool;
-            assertThat(d.unboundPwq.pool).isSameAs(pool);
+            WorkerPool pool = c.unboundPwq().pool;
+            assertThat(d.unboundPwq().pool).isSameAs(pool);
             List<Thread> firstThreads = pool.workers.stream().map(w -> w.thread).toList();
             assertThat(liveThreadNames()).anyMatch(n -> n.startsWith(prefix));
 
