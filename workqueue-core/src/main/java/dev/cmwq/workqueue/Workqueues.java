@@ -108,9 +108,13 @@ public final class Workqueues implements AutoCloseable {
 
     private Workqueues(Builder b) {
         this.placement = b.placement != null ? b.placement : ThreadPlacement.load();
-        CpuMask allowed = placement.enforced() ? placement.getAffinity() : null;
-        if (allowed == null) {
+        // Engine CPUs are the machine's only where placement acts; otherwise they are virtual and all online.
+        CpuMask allowed = null;
+        if (placement.enforced()) {
             allowed = ProcStat.processCpusAllowed();
+            if (allowed == null) {
+                allowed = placement.getAffinity();
+            }
         }
         int n = b.cpus;
         if (!b.cpusSet && placement.enforced() && allowed != null && !allowed.isEmpty()) {

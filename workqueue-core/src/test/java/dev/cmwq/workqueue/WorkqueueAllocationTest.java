@@ -277,7 +277,7 @@ class WorkqueueAllocationTest {
             assertThat(p5.nice()).isEqualTo(5);
             assertThat(p5.cpumask()).isEqualTo(CpuMask.all(2));
             assertThat(p5.id()).isNotEqualTo(shared.id());
-            assertThat(nice5.attrs()).isEqualTo(new WorkqueueAttrs(5, CpuMask.all(2)));
+            assertThat(nice5.attrs()).isEqualTo(new WorkqueueAttrs(5, CpuMask.all(2), AffinityScope.CACHE, false));
             assertThat(base(probe(nice5, null))).matches("kworker/u" + p5.id() + ":\\d+");
 
             Workqueue high = e.alloc("share-high", 0, WqFlag.UNBOUND, WqFlag.HIGHPRI);
