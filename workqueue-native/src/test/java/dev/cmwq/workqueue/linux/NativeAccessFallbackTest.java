@@ -56,6 +56,10 @@ class NativeAccessFallbackTest {
         // The INFO line of ThreadPlacement.load().
         assertThat(child.stdout()).as("%s", child)
                 .contains("workqueue: worker placement (cpumask, nice) not enforced: native access is not enabled");
+        // the engine keeps and shows the attributes, says they are not enforced, and leaves the threads alone
+        assertThat(child.stdout()).as("%s", child).contains("queueEnforced=false")
+                .contains("attrs=nice=5 cpus=1 affinity_scope=cache")
+                .containsPattern("worker=cpus=(?!1 )\\S+ nice=0");
         assertThat(child.warnings()).as("%s", child).isEmpty();
     }
 
@@ -67,6 +71,7 @@ class NativeAccessFallbackTest {
                 .contains("description=linux sched_setaffinity/setpriority via FFM")
                 .contains("workqueue: worker placement enforced (linux sched_setaffinity/setpriority via FFM");
         assertThat(child.stdout()).as("%s", child).doesNotContain("currentCpu=-1");
+        assertThat(child.stdout()).as("%s", child).contains("queueEnforced=true").contains("worker=cpus=1 nice=5");
         assertThat(child.warnings()).as("%s", child).isEmpty();
     }
 
