@@ -58,4 +58,20 @@ class ReadmeExampleTest {
         assertThat(wqs.shutdown(Duration.ofSeconds(30))).isTrue();
     }
 
+
+    @Test
+    @Timeout(60)
+    void readmeAttributesExample() {
+        try (Workqueues wqs = Workqueues.builder().cpus(2).build()) {
+            Workqueue crypto = wqs.alloc("crypto", EnumSet.of(WqFlag.UNBOUND), 0,
+                    new WorkqueueAttrs(5, CpuMask.parseList("0-1")));
+            crypto.applyAttrs(crypto.attrs().withCpumask(CpuMask.parseList("1"))
+                    .withAffinityScope(AffinityScope.CPU));
+            assertThat(crypto.attrs()).isEqualTo(new WorkqueueAttrs(5, CpuMask.of(1), AffinityScope.CPU, false));
+            assertThat(crypto.effectiveCpumask()).isEqualTo(CpuMask.of(1));
+            wqs.setUnboundCpumask(CpuMask.parse("2"));
+            assertThat(wqs.unboundCpumask()).isEqualTo(CpuMask.of(1));
+            assertThat(wqs.systemUnboundWq().effectiveCpumask()).isEqualTo(CpuMask.of(1));
+        }
+    }
 }
