@@ -57,11 +57,16 @@ final class UnboundNrActive {
 
     /**
      * An active item ended (or a granted slot went unused): the slot goes to the first pending pwq,
-     * which is returned (it must then be activated), or is freed if none waits (null).
+     * which is returned (it must then be activated), or is freed if none waits or the count is
+     * above a lowered max_active (null).
      */
     PoolWorkqueue release() {
         lock.lock();
         try {
+            if (nr > max) { // max_active was lowered: this slot goes away (pwq_dec_nr_active())
+                nr--;
+                return null;
+            }
             PoolWorkqueue p = pending.pollFirst();
             if (p == null) {
                 nr--;

@@ -122,8 +122,8 @@ public final class Workqueue {
         if (unbound) {
             WorkqueueAttrs a = attrs != null ? attrs
                     : highpri ? WorkqueueAttrs.defaults().withNice(WorkqueueAttrs.HIGHPRI_NICE) : WorkqueueAttrs.defaults();
-            if (a.cpumask() != null) {
-                engine.checkCpumask(a.cpumask(), "workqueue '" + name + "': cpumask");
+            if (a.cpumask() != null) { // CPUs beyond the engine's are dropped, as cpu_possible_mask does
+                a = a.withCpumask(engine.checkCpumask(a.cpumask(), "workqueue '" + name + "': cpumask"));
             }
             this.requestedAttrs = a;
             this.cpuPwqs = null;
@@ -343,8 +343,10 @@ public final class Workqueue {
             }
             // Non-reentrancy: if the item still runs on the pool it last ran on, for this queue, queue
             // it there so that the running worker runs it again after (never two at once).
+            // An ordered queue skips this (as __queue_work() does): its items always go to the newest
+            // pwq, which stays plugged until the older ones, the running item's included, drained.
             WorkerPool last = work.lastPool;
-            if (last != null && last != pwq.pool) {
+            if (last != null && last != pwq.pool && !ordered) {
                 last.lock.lock();
                 try {
                     Worker running = last.findWorkerExecutingLocked(work);
@@ -829,8 +831,8 @@ public final class Workqueue {
             throw new IllegalArgumentException("workqueue '" + name + "' is bound (per-CPU): attributes (nice, cpumask, affinity scope) "
                     + "apply only to unbound workqueues (the kernel's EINVAL)");
         }
-        if (attrs.cpumask() != null) {
-            engine.checkCpumask(attrs.cpumask(), "workqueue '" + name + "': cpumask");
+        if (attrs.cpumask() != null) { // CPUs beyond the engine's are dropped, as cpu_possible_mask does
+            attrs = attrs.withCpumask(engine.checkCpumask(attrs.cpumask(), "workqueue '" + name + "': cpumask"));
         }
         engine.poolsLock.lock();
         try {
