@@ -5,10 +5,15 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
@@ -826,7 +831,7 @@ public final class Workqueue {
      *                                  be created (nothing changes then either)
      */
     public void applyAttrs(WorkqueueAttrs attrs) {
-        java.util.Objects.requireNonNull(attrs, "attrs");
+        Objects.requireNonNull(attrs, "attrs");
         if (!unbound) {
             throw new IllegalArgumentException("workqueue '" + name + "' is bound (per-CPU): attributes (nice, cpumask, affinity scope) "
                     + "apply only to unbound workqueues (the kernel's EINVAL)");
@@ -864,43 +869,31 @@ public final class Workqueue {
         AffinityScope scope = a.affinityScope() != null ? a.affinityScope() : engine.defaultAffinityScope;
         int n = engine.cpus;
         PoolWorkqueue[] table = new PoolWorkqueue[n];
-        List<PoolWorkqueue> created = new ArrayList<>();
-        List<PoolWorkqueue> current = podPwqs == null ? List.of() : currentPwqs();
+        // the pwq for each pool key: the current ones are reused, new ones made once per pod
+        Map<Workqueues.UnboundPoolKey, PoolWorkqueue> byKey = new HashMap<>();
+        if (podPwqs != null) {
+            for (PoolWorkqueue p : podPwqs) {
+                byKey.put((Workqueues.UnboundPoolKey) p.pool.key, p);
+            }
+        }
+        PwqPlan plan = new PwqPlan(a, table, new ArrayList<>());
         try {
             for (int cpu = 0; cpu < n; cpu++) {
                 CpuMask pod = ordered ? effective : engine.topology.podOf(scope, cpu).and(effective);
                 if (pod.isEmpty()) {
                     pod = effective; // the kernel's dfl_pwq: a CPU whose pod has none of the queue's CPUs
                 }
-                Workqueues.UnboundPoolKey key = new Workqueues.UnboundPoolKey(a.nice(), effective, pod, a.affinityStrict());
-                PoolWorkqueue pwq = null;
-                for (PoolWorkqueue p : table) {
-                    if (p != null && key.equals(p.pool.key)) {
-                        pwq = p;
-                        break;
-                    }
-                }
-                if (pwq == null) {
-                    for (PoolWorkqueue p : current) {
-                        if (key.equals(p.pool.key)) {
-                            pwq = p;
-                            break;
-                        }
-                    }
-                }
-                if (pwq == null) {
-                    pwq = new PoolWorkqueue(this, engine.getUnboundPool(a.nice(), effective, pod, a.affinityStrict()), maxActive, 0);
-                    created.add(pwq);
-                }
-                table[cpu] = pwq;
+                table[cpu] = byKey.computeIfAbsent(new Workqueues.UnboundPoolKey(a.nice(), effective, pod, a.affinityStrict()), key -> {
+                    PoolWorkqueue pwq = new PoolWorkqueue(this, engine.getUnboundPool(key), maxActive, 0);
+                    plan.created.add(pwq);
+                    return pwq;
+                });
             }
         } catch (RuntimeException | Error e) {
-            for (PoolWorkqueue p : created) {
-                engine.putUnboundPool(p.pool);
-            }
+            plan.abortLocked();
             throw e;
         }
-        return new PwqPlan(a, table, created);
+        return plan;
     }
 
     /** A prepared pwq table: committed, or aborted (which drops the new pools' references). */
@@ -947,8 +940,10 @@ public final class Workqueue {
                 singlePwq = single;
                 requestedAttrs = attrs;
                 if (old != null) {
+                    Set<PoolWorkqueue> kept = Collections.newSetFromMap(new IdentityHashMap<>());
+                    kept.addAll(List.of(table));
                     for (PoolWorkqueue p : old) {
-                        if (!List.of(table).contains(p) && !retiring.contains(p)) {
+                        if (kept.add(p)) { // in the old table only, counted once
                             retiring.add(p);
                         }
                     }
@@ -978,7 +973,7 @@ public final class Workqueue {
     /** The reclaim timer: needs the engine pools lock, which may be held long (thread creation), so it only tries. */
     private void reclaimRetired() {
         if (!engine.poolsLock.tryLock()) {
-            engine.timer().armInternal(reclaimTimer, System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(10));
+            engine.timer().armInternal(reclaimTimer, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(10));
             return;
         }
         try {

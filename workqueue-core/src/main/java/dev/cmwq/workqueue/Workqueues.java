@@ -325,19 +325,17 @@ public final class Workqueues implements AutoCloseable {
 
     /**
      * {@code get_unbound_pool()}: the shared pool with these attributes, created (with its first
-     * worker) if needed; its reference count is raised. poolsLock held.
-     *
-     * @param cpumask the effective cpumask (within the unbound cpumask)
-     * @param pod     the pod the pool serves (a subset of cpumask)
+     * worker) if needed; its reference count is raised. poolsLock held. The key's cpumask is the
+     * effective one (within the unbound cpumask), its pod a subset of it.
      */
-    WorkerPool getUnboundPool(int nice, CpuMask cpumask, CpuMask pod, boolean strict) {
-        UnboundPoolKey key = new UnboundPoolKey(nice, cpumask, pod, strict);
+    WorkerPool getUnboundPool(UnboundPoolKey key) {
         WorkerPool pool = unboundPools.get(key);
         if (pool == null) {
-            pool = new WorkerPool(this, nextPoolId++, -1, false, new WorkqueueAttrs(nice, cpumask), pod, key.strict(), key);
+            pool = new WorkerPool(this, nextPoolId++, -1, false, new WorkqueueAttrs(key.nice(), key.cpumask()), key.pod(),
+                    key.strict(), key);
             if (pool.createWorker() == null) {
                 throw new IllegalStateException("workqueue: cannot create the first worker of an unbound pool with nice="
-                        + nice + " cpus=" + cpumask.toList());
+                        + key.nice() + " cpus=" + key.cpumask().toList());
             }
             unboundPools.put(key, pool);
         }
