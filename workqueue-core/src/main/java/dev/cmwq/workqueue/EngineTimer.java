@@ -109,6 +109,24 @@ final class EngineTimer implements Runnable {
         }
     }
 
+    /** The items of {@code wq} whose timers are armed, for shutdown's report of what never ran. */
+    List<String> describeArmed(Workqueue wq) {
+        List<String> out = new ArrayList<>();
+        long now = System.nanoTime();
+        lock.lock();
+        try {
+            for (int i = 0; i < size && wq.nrArmed > 0; i++) {
+                if (heap[i].wq == wq) {
+                    out.add(heap[i].name() + " (delayed, timer due in "
+                            + Math.max(0, (heap[i].deadline - now) / 1_000_000) + " ms)");
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+        return out;
+    }
+
     /** Fires every armed item of {@code wq} now (for drain and shutdown). */
     void fireAll(Workqueue wq) {
         List<DelayedWork> due = new ArrayList<>();

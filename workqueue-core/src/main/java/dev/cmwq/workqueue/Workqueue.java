@@ -288,7 +288,12 @@ public final class Workqueue {
     }
 
     private void checkAccepting(Work work) {
-        String refusal = refusal(work, false);
+        checkAccepting(work, false);
+    }
+
+    /** {@code delayed}: arming a timer, which a shutting-down engine refuses even from its own workers. */
+    private void checkAccepting(Work work, boolean delayed) {
+        String refusal = refusal(work, false, delayed);
         if (refusal != null) {
             throw new IllegalStateException(refusal);
         }
@@ -300,11 +305,14 @@ public final class Workqueue {
      * let it through. Checked before PENDING is taken and again
      * under the target pool's lock, so that an item can't slip into a queue whose teardown has
      * already counted it empty: teardown publishes its state first and then inspects each pool
-     * under its lock.
+     * under its lock. While the engine shuts down, an item running on one of its workers may still
+     * queue follow-up items at once (any queue; not delayed), so that work chains finish: shutdown
+     * repeats its drain while such items arrive ({@link Workqueues#shutdown(Duration)}).
      */
-    private String refusal(Work work, boolean accepted) {
+    private String refusal(Work work, boolean accepted, boolean delayed) {
         int engineState = engine.runState;
-        if (engineState == Workqueues.TERMINATED || (engineState != Workqueues.RUNNING && !accepted)) {
+        if (engineState == Workqueues.TERMINATED
+                || (engineState != Workqueues.RUNNING && !accepted && (delayed || !engine.isOwnWorker()))) {
             return "workqueue engine is shut down; work item '" + work.name() + "' for workqueue '" + name + "' refused";
         }
         int s = state;
@@ -368,8 +376,11 @@ public final class Workqueue {
                 if (pwq.dead) {
                     continue; // released by a change of attributes since we looked: look again
                 }
-                refusal = refusal(work, accepted);
+                refusal = refusal(work, accepted, false);
                 if (refusal == null) {
+                    if (engine.runState == Workqueues.SHUTTING_DOWN) {
+                        engine.queuedDuringShutdown.incrementAndGet();
+                    }
                     TraceEvents.queueWork(work, pwq, reqCpu);
                     pwq.insertLocked(work);
                 }
@@ -401,7 +412,7 @@ public final class Workqueue {
     /** {@code queue_delayed_work_on()}: like {@link #queueDelayed} but on {@code cpu}'s pool when it fires. */
     public boolean queueDelayedOn(int cpu, DelayedWork dwork, Duration delay) {
         checkCpu(cpu);
-        checkAccepting(dwork);
+        checkAccepting(dwork, !delay.isNegative() && !delay.isZero());
         if (!dwork.testAndSetPending()) {
             return false;
         }
@@ -423,7 +434,7 @@ public final class Workqueue {
     /** {@code mod_delayed_work_on()}. */
     public boolean modDelayedOn(int cpu, DelayedWork dwork, Duration delay) {
         checkCpu(cpu);
-        checkAccepting(dwork);
+        checkAccepting(dwork, !delay.isNegative() && !delay.isZero());
         boolean wasPending = dwork.grabPending();
         if (dwork.isDisabled()) {
             dwork.clearPending();

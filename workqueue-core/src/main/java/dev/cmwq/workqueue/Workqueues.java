@@ -15,6 +15,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -97,6 +98,11 @@ public final class Workqueues implements AutoCloseable {
     private final EngineTimer timer = new EngineTimer(this);
     final Watchdog watchdog;
     volatile int runState = RUNNING;
+    /**
+     * Items queued while SHUTTING_DOWN (follow-ups queued by the engine's own workers, and fired
+     * timers): shutdown drains again until a whole pass saw none. Atomic; only touched then.
+     */
+    final AtomicLong queuedDuringShutdown = new AtomicLong();
 
     private final Workqueue systemWq;
     private final Workqueue systemHighpriWq;
@@ -803,10 +809,16 @@ public final class Workqueues implements AutoCloseable {
     // ---- shutdown ---------------------------------------------------------------------------
 
     /**
-     * Refuses new items, waits for every queued item to finish, then stops every thread.
+     * Refuses new items, fires every armed delayed item, waits for every queued item to finish,
+     * then stops every thread. Items that are already running may still queue follow-up items (at
+     * once, on any queue of this engine; not delayed) so that work chains finish: the drain is
+     * repeated until a whole pass over every queue saw no new item, or until {@code timeout}.
+     * Callers other than the engine's workers are refused with {@link IllegalStateException} from
+     * the moment this is called.
      *
      * @return true if every item finished and every thread exited within {@code timeout}; false
-     *         otherwise, after logging each item that did not finish and each thread still alive
+     *         otherwise, after logging each item that did not finish (queued, running, or with an
+     *         armed timer) and each thread still alive
      */
     public boolean shutdown(Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
@@ -823,26 +835,42 @@ public final class Workqueues implements AutoCloseable {
         if (!again && frozen) {
             thaw(); // queued items of FREEZABLE queues must finish too
         }
-        List<String> unfinished = new ArrayList<>();
         boolean interrupted = false;
         // A repeated call only waits for threads: items left by a timed-out shutdown never run.
-        for (Workqueue wq : again ? List.<Workqueue>of() : workqueues) {
+        if (!again) {
             try {
-                timer.fireAll(wq); // armed delayed items run now
-                if (!interrupted && wq.awaitIdle(deadline)) {
-                    continue;
+                for (boolean idle = true; ; ) {
+                    long queuedBefore = queuedDuringShutdown.get();
+                    for (Workqueue wq : workqueues) {
+                        timer.fireAll(wq); // armed delayed items run now
+                        if (!wq.awaitIdle(deadline)) {
+                            idle = false;
+                            break;
+                        }
+                    }
+                    if (!idle || queuedDuringShutdown.get() == queuedBefore) {
+                        break; // timed out, or a whole pass saw every queue idle and nothing new
+                    }
                 }
             } catch (InterruptedException e) {
                 interrupted = true;
             }
-            for (String item : wq.describeInFlight()) {
-                unfinished.add(wq.name() + ": " + item);
+        }
+        runState = TERMINATED; // from here on every queueing is refused, under the pool lock
+        List<String> unfinished = new ArrayList<>();
+        if (!again) {
+            for (Workqueue wq : workqueues) {
+                for (String item : wq.describeInFlight()) {
+                    unfinished.add(wq.name() + ": " + item);
+                }
+                for (String item : timer.describeArmed(wq)) {
+                    unfinished.add(wq.name() + ": " + item);
+                }
             }
         }
         if (!unfinished.isEmpty()) {
             log.warn("workqueue: shutdown of engine '{}' left {} work items unfinished: {}", name, unfinished.size(), unfinished);
         }
-        runState = TERMINATED;
         monitor.stop();
         timer.stop();
         watchdog.stop();
@@ -901,6 +929,12 @@ public final class Workqueues implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         return unfinished.isEmpty() && alive.isEmpty();
+    }
+
+    /** True if the caller is a worker or rescuer of this engine (running one of its items). */
+    boolean isOwnWorker() {
+        Worker w = Worker.CURRENT.get();
+        return w != null && w.pool.engine == this;
     }
 
     /** {@link #shutdown(Duration)} with 30 seconds. */
