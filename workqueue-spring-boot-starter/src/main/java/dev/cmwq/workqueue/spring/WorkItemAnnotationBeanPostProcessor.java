@@ -1,0 +1,51 @@
+package dev.cmwq.workqueue.spring;
+
+import dev.cmwq.workqueue.Workqueues;
+import java.lang.reflect.Method;
+import java.util.Map;
+import org.springframework.aop.framework.autoproxy.AbstractBeanFactoryAwareAdvisingPostProcessor;
+import org.springframework.aop.support.AopUtils;
+import org.springframework.aop.support.DefaultPointcutAdvisor;
+import org.springframework.aop.support.annotation.AnnotationMatchingPointcut;
+import org.springframework.beans.factory.BeanFactory;
+import org.springframework.beans.factory.config.ConfigurableBeanFactory;
+import org.springframework.core.MethodIntrospector;
+import org.springframework.core.annotation.AnnotatedElementUtils;
+
+/**
+ * Proxies beans with {@link WorkItem} methods (interface or class proxies; an existing proxy of
+ * the bean gets the advisor added, in front of its other advice, as {@code @Async} does) and
+ * checks every declaration when the bean is created, so a bad one stops the start.
+ */
+public class WorkItemAnnotationBeanPostProcessor extends AbstractBeanFactoryAwareAdvisingPostProcessor {
+
+    private WorkItemInterceptor interceptor;
+
+    public WorkItemAnnotationBeanPostProcessor() {
+        setBeforeExistingAdvisors(true);
+    }
+
+    @Override
+    public void setBeanFactory(BeanFactory beanFactory) {
+        super.setBeanFactory(beanFactory);
+        ConfigurableBeanFactory cbf = beanFactory instanceof ConfigurableBeanFactory c ? c : null;
+        this.interceptor = new WorkItemInterceptor(() -> beanFactory.getBean(Workqueues.class),
+                cbf != null ? cbf::resolveEmbeddedValue : null);
+        this.advisor = new DefaultPointcutAdvisor(new AnnotationMatchingPointcut(null, WorkItem.class, true), interceptor);
+    }
+
+    @Override
+    public Object postProcessAfterInitialization(Object bean, String beanName) {
+        Class<?> targetClass = AopUtils.getTargetClass(bean);
+        Map<Method, WorkItem> declared = MethodIntrospector.selectMethods(targetClass,
+                (MethodIntrospector.MetadataLookup<WorkItem>) m -> AnnotatedElementUtils.findMergedAnnotation(m, WorkItem.class));
+        for (Method m : declared.keySet()) {
+            interceptor.spec(AopUtils.getMostSpecificMethod(m, targetClass));
+        }
+        return super.postProcessAfterInitialization(bean, beanName);
+    }
+
+    WorkItemInterceptor interceptor() {
+        return interceptor;
+    }
+}
