@@ -11,6 +11,7 @@ import org.springframework.beans.factory.BeanFactory;
 import org.springframework.beans.factory.config.ConfigurableBeanFactory;
 import org.springframework.core.MethodIntrospector;
 import org.springframework.core.annotation.AnnotatedElementUtils;
+import org.springframework.core.annotation.AnnotationUtils;
 
 /**
  * Proxies beans with {@link WorkItem} methods (interface or class proxies; an existing proxy of
@@ -37,6 +38,9 @@ public class WorkItemAnnotationBeanPostProcessor extends AbstractBeanFactoryAwar
     @Override
     public Object postProcessAfterInitialization(Object bean, String beanName) {
         Class<?> targetClass = AopUtils.getTargetClass(bean);
+        if (!AnnotationUtils.isCandidateClass(targetClass, WorkItem.class)) {
+            return bean; // e.g. java.* classes: can't carry the annotation
+        }
         Map<Method, WorkItem> declared = MethodIntrospector.selectMethods(targetClass,
                 (MethodIntrospector.MetadataLookup<WorkItem>) m -> AnnotatedElementUtils.findMergedAnnotation(m, WorkItem.class));
         for (Method m : declared.keySet()) {
