@@ -907,10 +907,13 @@ public final class Workqueues implements AutoCloseable {
             }
         }
         List<String> alive = new ArrayList<>();
+        // Past the deadline, idle threads still get a moment to exit (they were just told to), so
+        // that the report names only the threads that are really stuck.
+        long joinDeadline = Math.max(deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(200));
         for (Thread t : threads) {
             if (!interrupted) {
                 try {
-                    long left = deadline - System.nanoTime();
+                    long left = joinDeadline - System.nanoTime();
                     if (left > 0) {
                         t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
                     }

@@ -82,12 +82,20 @@ final class WorkItemInterceptor implements MethodInterceptor {
                     continue; // its last run just ended: look again (the map no longer has it)
                 }
                 boolean queued;
-                if (spec.delay == null) {
-                    queued = spec.wq.queue(item.work);
-                } else if (spec.debounce) {
-                    queued = !spec.wq.modDelayed((DelayedWork) item.work, spec.delay); // was pending: its timer moved
-                } else {
-                    queued = spec.wq.queueDelayed((DelayedWork) item.work, spec.delay);
+                try {
+                    if (spec.delay == null) {
+                        queued = spec.wq.queue(item.work);
+                    } else if (spec.debounce) {
+                        queued = !spec.wq.modDelayed((DelayedWork) item.work, spec.delay); // was pending: its timer moved
+                    } else {
+                        queued = spec.wq.queueDelayed((DelayedWork) item.work, spec.delay);
+                    }
+                } catch (RuntimeException refused) { // shut down or destroyed: the caller gets it
+                    if (item.executions.isEmpty()) {
+                        item.retired = true; // nothing owed: don't keep the key
+                        items.remove(key, item);
+                    }
+                    throw refused;
                 }
                 if (queued) {
                     Execution ex = new Execution(pmi.invocableClone(), spec.returnsFuture ? new CompletableFuture<>() : null,

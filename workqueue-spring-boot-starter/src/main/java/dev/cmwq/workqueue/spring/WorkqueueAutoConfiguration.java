@@ -11,7 +11,11 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.autoconfigure.task.TaskExecutionAutoConfiguration;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.boot.context.properties.bind.Binder;
+import java.util.concurrent.Executor;
+import org.springframework.beans.factory.BeanFactory;
 import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.scheduling.annotation.AsyncConfigurer;
 import org.springframework.context.annotation.Import;
 import org.springframework.context.annotation.Role;
 import org.springframework.beans.factory.config.BeanDefinition;
@@ -31,8 +35,11 @@ import org.springframework.core.env.Environment;
 @Import(WorkqueueBeanRegistrar.class)
 public class WorkqueueAutoConfiguration {
 
-    /** The engine; shut down by {@link WorkqueuesLifecycle} on close, and closed again (a no-op then) on destroy. */
-    @Bean
+    /**
+     * The engine. No destroy method: {@link WorkqueuesLifecycle} shuts it down on close within the
+     * shutdown-phase timeout, also when the context was stopped before (its destroy callback).
+     */
+    @Bean(destroyMethod = "")
     @ConditionalOnMissingBean
     public Workqueues workqueues(WorkqueueProperties properties, ObjectProvider<WorkqueuesBuilderCustomizer> builderCustomizers,
                                  ObjectProvider<WorkqueueCustomizer> queueCustomizers) {
@@ -57,13 +64,32 @@ public class WorkqueueAutoConfiguration {
         return bpp;
     }
 
-    /** Opt-in: {@code workqueue.task-executor.queue} names the queue that becomes the application's task executor. */
-    @Bean(name = TaskExecutionAutoConfiguration.APPLICATION_TASK_EXECUTOR_BEAN_NAME)
+    /**
+     * Opt-in: {@code workqueue.task-executor.queue} names the queue that becomes the application's
+     * task executor, and {@code @Async}'s executor (through an {@link AsyncConfigurer}, as Spring
+     * Boot does for its own, so that a scheduler's executor bean doesn't make the choice ambiguous).
+     */
+    @Configuration(proxyBeanMethods = false)
     @ConditionalOnProperty("workqueue.task-executor.queue")
-    public WorkqueueTaskExecutor applicationTaskExecutor(Workqueues workqueues, WorkqueueProperties properties) {
-        String name = properties.getTaskExecutor().getQueue();
-        return new WorkqueueTaskExecutor(workqueues.workqueue(name).orElseThrow(() -> new InvalidWorkqueueConfigurationException(
-                "workqueue.task-executor.queue", name, "no workqueue is named '" + name + "'",
-                "a system queue (system_wq, system_unbound_wq, ...) or a queue under workqueue.queues")));
+    static class TaskExecutorConfiguration {
+
+        @Bean(name = TaskExecutionAutoConfiguration.APPLICATION_TASK_EXECUTOR_BEAN_NAME)
+        WorkqueueTaskExecutor applicationTaskExecutor(Workqueues workqueues, WorkqueueProperties properties) {
+            String name = properties.getTaskExecutor().getQueue();
+            return new WorkqueueTaskExecutor(workqueues.workqueue(name).orElseThrow(() -> new InvalidWorkqueueConfigurationException(
+                    "workqueue.task-executor.queue", name, "no workqueue is named '" + name + "'",
+                    "a system queue (system_wq, system_unbound_wq, ...) or a queue under workqueue.queues")));
+        }
+
+        @Bean
+        @ConditionalOnMissingBean(AsyncConfigurer.class)
+        AsyncConfigurer workqueueAsyncConfigurer(BeanFactory beanFactory) {
+            return new AsyncConfigurer() {
+                @Override
+                public Executor getAsyncExecutor() {
+                    return beanFactory.getBean(TaskExecutionAutoConfiguration.APPLICATION_TASK_EXECUTOR_BEAN_NAME, Executor.class);
+                }
+            };
+        }
     }
 }

@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
+import org.springframework.boot.context.properties.source.ConfigurationPropertyName;
 
 /**
  * Builds the engine from {@link WorkqueueProperties}: checks every value (nothing is built while
@@ -59,7 +60,15 @@ final class WorkqueuesFactory {
             c.customize(b);
         }
 
-        Workqueues engine = b.build();
+        Workqueues engine;
+        try {
+            engine = b.build();
+        } catch (IllegalStateException e) { // the first workers of the per-CPU and system pools could not be made
+            throw new InvalidWorkqueueConfigurationException("workqueue.max-workers", p.getMaxWorkers(), e.getMessage(),
+                    "enough threads for the first worker of every pool: at least 2 per CPU plus one per unbound pool "
+                            + "(e.g. " + (2 * (p.getCpus() != null ? p.getCpus() : Runtime.getRuntime().availableProcessors()) + 2)
+                            + " here), and more for any load", e);
+        }
         try {
             if (unboundCpumask != null) {
                 try {
@@ -177,8 +186,8 @@ final class WorkqueuesFactory {
         if ((requested == 0 && zeroAllowed) || (requested >= 1 && requested <= limit)) {
             return requested;
         }
-        throw new InvalidWorkqueueConfigurationException(property, requested, "max_active out of range for a "
-                + (unbound ? "unbound queue (WQ_UNBOUND_MAX_ACTIVE = max(512, 4 x CPUs))" : "bound queue (WQ_MAX_ACTIVE)"),
+        throw new InvalidWorkqueueConfigurationException(property, requested, "max_active out of range for "
+                + (unbound ? "an unbound queue (WQ_UNBOUND_MAX_ACTIVE = max(512, 4 x CPUs))" : "a bound queue (WQ_MAX_ACTIVE)"),
                 "1.." + limit + (zeroAllowed ? ", or 0 for the default (" + Workqueues.WQ_DFL_ACTIVE + ")" : ""));
     }
 
@@ -189,7 +198,7 @@ final class WorkqueuesFactory {
         Map<String, String> names = new LinkedHashMap<>();
         for (Map.Entry<String, WorkqueueProperties.Queue> e : queues.entrySet()) {
             WorkqueueProperties.Queue q = e.getValue();
-            names.put(q != null && q.getName() != null && !q.getName().isBlank() ? q.getName() : e.getKey(),
+            names.put(q != null && q.getName() != null && !q.getName().isBlank() ? q.getName().strip() : e.getKey(),
                     "workqueue.queues." + e.getKey());
         }
         return names;
@@ -197,8 +206,19 @@ final class WorkqueuesFactory {
 
     private static Map<String, QueuePlan> plan(WorkqueueProperties p) {
         Map<String, QueuePlan> plans = new LinkedHashMap<>();
+        Map<ConfigurationPropertyName, String> relaxedKeys = new LinkedHashMap<>();
         for (Map.Entry<String, WorkqueueProperties.Queue> e : p.getQueues().entrySet()) {
             String prefix = "workqueue.queues." + e.getKey();
+            // Unbracketed keys equal under relaxed binding (my_queue, MyQueue, myqueue) are bound from
+            // the same properties: they would silently share settings.
+            ConfigurationPropertyName relaxed = ConfigurationPropertyName.adapt(e.getKey(), '.');
+            String other = relaxedKeys.putIfAbsent(relaxed, e.getKey());
+            if (other != null) {
+                throw new InvalidWorkqueueConfigurationException(prefix, e.getKey(), "the keys '" + other + "' and '" + e.getKey()
+                        + "' are the same key under relaxed binding, so both would get the same settings",
+                        "keys that differ in more than case, '-' and '_', or the exact key in brackets (\"[" + e.getKey()
+                                + "]\") or a name: property");
+            }
             WorkqueueProperties.Queue q = e.getValue() != null ? e.getValue() : new WorkqueueProperties.Queue();
             String name = q.getName() != null ? q.getName().strip() : e.getKey();
             if (name.isEmpty()) {

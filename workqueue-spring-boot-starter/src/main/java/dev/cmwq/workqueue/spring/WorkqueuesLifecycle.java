@@ -4,6 +4,7 @@ import dev.cmwq.workqueue.Workqueues;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.DisposableBean;
 import org.springframework.context.ApplicationContext;
 import org.springframework.context.ApplicationContextAware;
 import org.springframework.context.ApplicationListener;
@@ -21,13 +22,18 @@ import org.springframework.context.event.ContextClosedEvent;
  * silently); armed delayed items fire now; running items may still queue follow-ups. Whatever
  * could not finish in time is named, item by item, in the log.</li>
  * </ul>
- * Its phase ({@link #PHASE}) is below the web server's graceful shutdown and stop, so requests
+ * A context that was stopped before it is closed gets no second {@code stop()}: the drain then
+ * runs when this bean is destroyed, with the same timeout. The engine bean has no destroy method
+ * of its own.
+ *
+ * <p>Its phase ({@link #PHASE}) is below the web server's graceful shutdown and stop, so requests
  * that are still being served can queue work that is then drained.
  *
  * <p>{@code running} and {@code closing} are volatile: start/stop are called by the context's
  * lifecycle processor and the closed event by the closing thread.
  */
-public class WorkqueuesLifecycle implements SmartLifecycle, ApplicationListener<ContextClosedEvent>, ApplicationContextAware {
+public class WorkqueuesLifecycle implements SmartLifecycle, ApplicationListener<ContextClosedEvent>, ApplicationContextAware,
+        DisposableBean {
 
     /** Stops after the web server's graceful shutdown ({@code DEFAULT_PHASE - 1024}) and stop ({@code - 2048}). */
     public static final int PHASE = SmartLifecycle.DEFAULT_PHASE - 3072;
@@ -99,6 +105,14 @@ public class WorkqueuesLifecycle implements SmartLifecycle, ApplicationListener<
             Thread.currentThread().interrupt();
         }
         log.info("workqueue: froze the freezable workqueues of engine '{}'", engine.name());
+    }
+
+    /** Context close after {@code stop()} (or without a lifecycle stop at all): drain now. */
+    @Override
+    public void destroy() {
+        if (!engine.isShutdown()) {
+            drain();
+        }
     }
 
     @Override
