@@ -368,6 +368,37 @@ class ConfigurationTest {
                 });
     }
 
+    /** Environment variables, as a container would set them (WORKQUEUE_QUEUES_<KEY>_MAXACTIVE). */
+    @Test
+    void environmentVariables() {
+        Map<String, Object> env = Map.of("WORKQUEUE_SYSTEMWQ_MAXACTIVE", "4", "WORKQUEUE_WATCHDOG_THRESHOLD", "15s",
+                "WORKQUEUE_QUEUES_WRITEBACK_FLAGS", "unbound,mem-reclaim", "WORKQUEUE_QUEUES_WRITEBACK_MAXACTIVE", "8",
+                "WORKQUEUE_TASKEXECUTOR_QUEUE", "writeback");
+        runner().withInitializer(c -> c.getEnvironment().getPropertySources().addFirst(
+                        new org.springframework.core.env.SystemEnvironmentPropertySource("test-systemEnvironment", env)))
+                .run(ctx -> {
+                    assertThat(queue(ctx, "system_wq").maxActive()).isEqualTo(4);
+                    assertThat(engine(ctx).watchdogThreshold()).isEqualTo(Duration.ofSeconds(15));
+                    assertThat(queue(ctx, "writeback").flags()).containsExactlyInAnyOrder(WqFlag.UNBOUND, WqFlag.MEM_RECLAIM);
+                    assertThat(queue(ctx, "writeback").maxActive()).isEqualTo(8);
+                    assertThat(ctx.getBean("applicationTaskExecutor")).isInstanceOf(WorkqueueTaskExecutor.class);
+                });
+    }
+
+    /**
+     * Misspelt keys are ignored, as Spring Boot ignores unknown fields by default: a typo leaves the
+     * queue with its defaults rather than failing. (Pinned down so a change is noticed.)
+     */
+    @Test
+    void misspeltQueueKeysAreIgnored() {
+        runner().withPropertyValues("workqueue.queues.x.max-active=5", "workqueue.queues.x.flag=unbound", "workqueue.max-worker=3")
+                .run(ctx -> {
+                    assertThat(queue(ctx, "x").maxActive()).isEqualTo(5);
+                    assertThat(queue(ctx, "x").isUnbound()).isFalse();
+                    assertThat(field(engine(ctx), "maxWorkers")).isEqualTo(4096);
+                });
+    }
+
     @Test
     void disabledStarterMakesNoBeans() {
         runner().withPropertyValues("workqueue.enabled=false", "workqueue.queues.x.max-active=3").run(ctx -> {

@@ -164,6 +164,41 @@ class FailureAnalysisTest {
         threads.awaitAllExited();
     }
 
+    // ---- what is left running -----------------------------------------------------------------
+
+    /** A value checked before the engine is built: no engine thread is ever made. */
+    @Test
+    void aBadValueFoundBeforeBuildingStartsNoThread() {
+        StarterTestSupport.ThreadRecorder threads = new StarterTestSupport.ThreadRecorder();
+        runner().withPropertyValues("workqueue.queues.audit.ordered=true", "workqueue.queues.audit.max-active=2")
+                .withBean("threadRecorder", WorkqueuesBuilderCustomizer.class, () -> threads)
+                .run(ctx -> assertThat(ctx).hasFailed());
+        assertThat(threads.threads).isEmpty();
+    }
+
+    /** A value only the built engine can check (a cpumask with no online CPU): the engine is shut down again. */
+    @Test
+    void aBadValueFoundAfterBuildingLeavesNoThread() {
+        StarterTestSupport.ThreadRecorder threads = new StarterTestSupport.ThreadRecorder();
+        runner().withPropertyValues("workqueue.queues.u.flags=unbound,mem-reclaim", "workqueue.queues.u.cpumask=4")
+                .withBean("threadRecorder", WorkqueuesBuilderCustomizer.class, () -> threads)
+                .run(ctx -> assertThat(ctx).hasFailed());
+        assertThat(threads.threads).as("workers, monitor, watchdog, rescuer were made").isNotEmpty()
+                .anyMatch(t -> t.getName().startsWith("kworker/")).anyMatch(t -> t.getName().equals("kworker/R-u"));
+        threads.awaitAllExited();
+    }
+
+    /** A failure in another bean after the engine bean exists: closing the failed context shuts the engine down. */
+    @Test
+    void aFailureAfterTheEngineBeanLeavesNoThread() {
+        StarterTestSupport.ThreadRecorder threads = new StarterTestSupport.ThreadRecorder();
+        runner().withPropertyValues("workqueue.task-executor.queue=nosuch")
+                .withBean("threadRecorder", WorkqueuesBuilderCustomizer.class, () -> threads)
+                .run(ctx -> assertThat(ctx).hasFailed());
+        assertThat(threads.threads).isNotEmpty();
+        threads.awaitAllExited();
+    }
+
     /**
      * {@code workqueue.max-workers} below what the engine needs for its first workers (one per
      * per-CPU pool, 2 x CPUs, plus the unbound pools of the system queues) can't build the engine.
