@@ -940,10 +940,16 @@ public final class Workqueues implements AutoCloseable {
         return w != null && w.pool.engine == this;
     }
 
-    /** {@link #shutdown(Duration)} with 30 seconds. */
+    /**
+     * {@link #shutdown(Duration)} with 30 seconds; nothing if the engine has already been shut down
+     * (unlike a repeated {@code shutdown}, it doesn't wait again for threads a timed-out shutdown
+     * left).
+     */
     @Override
     public void close() {
-        shutdown(Duration.ofSeconds(30));
+        if (runState != TERMINATED) {
+            shutdown(Duration.ofSeconds(30));
+        }
     }
 
     @Override

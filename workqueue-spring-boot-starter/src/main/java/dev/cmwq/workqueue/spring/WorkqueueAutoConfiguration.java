@@ -36,10 +36,12 @@ import org.springframework.core.env.Environment;
 public class WorkqueueAutoConfiguration {
 
     /**
-     * The engine. No destroy method: {@link WorkqueuesLifecycle} shuts it down on close within the
-     * shutdown-phase timeout, also when the context was stopped before (its destroy callback).
+     * The engine. {@link WorkqueuesLifecycle} shuts it down on close within the shutdown-phase
+     * timeout, also when the context was stopped before (its destroy callback); the engine's own
+     * {@code close()} on destroy is then a no-op, and only matters when the context fails before
+     * the lifecycle bean exists.
      */
-    @Bean(destroyMethod = "")
+    @Bean
     @ConditionalOnMissingBean
     public Workqueues workqueues(WorkqueueProperties properties, ObjectProvider<WorkqueuesBuilderCustomizer> builderCustomizers,
                                  ObjectProvider<WorkqueueCustomizer> queueCustomizers) {

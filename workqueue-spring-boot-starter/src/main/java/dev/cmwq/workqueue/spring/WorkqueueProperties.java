@@ -103,8 +103,8 @@ public class WorkqueueProperties {
      * The application's workqueues, by name. Each entry takes flags (unbound, freezable,
      * mem-reclaim, highpri, cpu-intensive, sysfs, power-efficient), max-active, ordered and, for
      * unbound queues, nice, cpumask, affinity-scope and affinity-strict. Each queue is a bean
-     * named after it. A name with characters other than a-z, 0-9 and '-' must be written in
-     * brackets ("[my_queue]") or set with the entry's name property.
+     * named after it. A name with characters other than letters, digits, '-' and '_' must be
+     * written in brackets ("[ext4.rsv]") or set with the entry's name property.
      */
     private Map<String, Queue> queues = new LinkedHashMap<>();
 

@@ -15,7 +15,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
-import org.springframework.boot.context.properties.source.ConfigurationPropertyName;
 
 /**
  * Builds the engine from {@link WorkqueueProperties}: checks every value (nothing is built while
@@ -206,19 +205,8 @@ final class WorkqueuesFactory {
 
     private static Map<String, QueuePlan> plan(WorkqueueProperties p) {
         Map<String, QueuePlan> plans = new LinkedHashMap<>();
-        Map<ConfigurationPropertyName, String> relaxedKeys = new LinkedHashMap<>();
         for (Map.Entry<String, WorkqueueProperties.Queue> e : p.getQueues().entrySet()) {
             String prefix = "workqueue.queues." + e.getKey();
-            // Unbracketed keys equal under relaxed binding (my_queue, MyQueue, myqueue) are bound from
-            // the same properties: they would silently share settings.
-            ConfigurationPropertyName relaxed = ConfigurationPropertyName.adapt(e.getKey(), '.');
-            String other = relaxedKeys.putIfAbsent(relaxed, e.getKey());
-            if (other != null) {
-                throw new InvalidWorkqueueConfigurationException(prefix, e.getKey(), "the keys '" + other + "' and '" + e.getKey()
-                        + "' are the same key under relaxed binding, so both would get the same settings",
-                        "keys that differ in more than case, '-' and '_', or the exact key in brackets (\"[" + e.getKey()
-                                + "]\") or a name: property");
-            }
             WorkqueueProperties.Queue q = e.getValue() != null ? e.getValue() : new WorkqueueProperties.Queue();
             String name = q.getName() != null ? q.getName().strip() : e.getKey();
             if (name.isEmpty()) {

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -204,13 +203,6 @@ class FailureAnalysisTest {
      * per-CPU pool, 2 x CPUs, plus the unbound pools of the system queues) can't build the engine.
      */
     @Test
-    @Disabled("BUG: workqueue.max-workers=1 (the report's own 'allowed: 1 or more') fails with a bare IllegalStateException"
-            + " ('cannot create the first worker of ...') from Workqueues.Builder.build(), which WorkqueuesFactory.create calls"
-            + " outside any translation, so no FailureAnalyzer names the property. Fix: in WorkqueuesFactory.create, check"
-            + " max-workers against the engine's minimum (2 x cpus + the system queues' unbound pools) before building, or"
-            + " wrap b.build() and rethrow an IllegalStateException/IllegalArgumentException as"
-            + " InvalidWorkqueueConfigurationException(\"workqueue.max-workers\", value, e.getMessage(), \"at least 2 x cpus +"
-            + " 2\"); and make the 'allowed' text say so.")
     void tooFewMaxWorkersIsReported() {
         StarterTestSupport.ThreadRecorder threads = new StarterTestSupport.ThreadRecorder();
         runner().withPropertyValues("workqueue.max-workers=1")

@@ -183,7 +183,7 @@ class MetadataTest {
         assertThat(queues.get("type")).isEqualTo("java.util.Map<java.lang.String,dev.cmwq.workqueue.spring.WorkqueueProperties$Queue>");
         String description = (String) queues.get("description");
         for (String word : List.of("flags", "max-active", "ordered", "nice", "cpumask", "affinity-scope", "affinity-strict", "name",
-                "unbound", "mem-reclaim", "[my_queue]")) {
+                "unbound", "mem-reclaim", "[ext4.rsv]")) {
             assertThat(description).contains(word);
         }
     }

@@ -10,7 +10,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.slf4j.MDC;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
@@ -210,13 +209,6 @@ class TaskExecutorTest {
      * bean"), so neither exists and @Async can't choose between the two executors.
      */
     @Test
-    @Disabled("BUG: with workqueue.task-executor.queue and @EnableScheduling, @Async does not run on the workqueue:"
-            + " AsyncExecutionAspectSupport finds two TaskExecutor beans (applicationTaskExecutor and taskScheduler), no bean"
-            + " named 'taskExecutor', and falls back to a SimpleAsyncTaskExecutor. Boot's TaskExecutorConfiguration (which"
-            + " imports AsyncConfigurerConfiguration) is skipped because an Executor bean exists. Fix in"
-            + " WorkqueueAutoConfiguration.applicationTaskExecutor: name the bean {applicationTaskExecutor, taskExecutor}, or"
-            + " also register an AsyncConfigurer (@ConditionalOnMissingBean(AsyncConfigurer.class)) whose getAsyncExecutor()"
-            + " returns the WorkqueueTaskExecutor, as Boot's ApplicationTaskExecutorAsyncConfigurer does.")
     void optInAsyncWithSchedulingRunsOnTheWorkqueue() {
         runner().withConfiguration(AutoConfigurations.of(TaskSchedulingAutoConfiguration.class))
                 .withPropertyValues("workqueue.task-executor.queue=system_unbound_wq")
