@@ -81,6 +81,9 @@ final class WorkItemInterceptor implements MethodInterceptor {
                 if (item.retired) {
                     continue; // its last run just ended: look again (the map no longer has it)
                 }
+                // Made before queueing: once the engine has the item, a run must find what it owes.
+                Execution ex = new Execution(pmi.invocableClone(), spec.returnsFuture ? new CompletableFuture<>() : null,
+                        CapturedContext.capture(), spec.returnsFuture);
                 boolean queued;
                 try {
                     if (spec.delay == null) {
@@ -98,8 +101,6 @@ final class WorkItemInterceptor implements MethodInterceptor {
                     throw refused;
                 }
                 if (queued) {
-                    Execution ex = new Execution(pmi.invocableClone(), spec.returnsFuture ? new CompletableFuture<>() : null,
-                            CapturedContext.capture(), spec.returnsFuture);
                     item.executions.addLast(ex);
                     return result(spec, true, ex.future);
                 }
@@ -135,17 +136,15 @@ final class WorkItemInterceptor implements MethodInterceptor {
      */
     Spec resolve(Method method) {
         WorkItem ann = AnnotatedElementUtils.findMergedAnnotation(method, WorkItem.class);
-        String where = method.getDeclaringClass().getName() + "." + method.getName()
-                + Arrays.stream(method.getParameterTypes()).map(Class::getSimpleName).toList().toString()
-                .replace('[', '(').replace(']', ')');
+        String where = describe(method);
         if (ann == null) {
             throw new IllegalStateException(where + " has no @WorkItem");
         }
         int mod = method.getModifiers();
-        if (Modifier.isStatic(mod) || Modifier.isPrivate(mod) || Modifier.isFinal(mod)) {
+        if (Modifier.isStatic(mod) || Modifier.isPrivate(mod)) {
             throw new InvalidWorkqueueConfigurationException(where, Modifier.toString(mod),
-                    "a proxy can't intercept a static, private or final method, so calls would run at once in the caller",
-                    "a public (or protected) non-final instance method");
+                    "a proxy can't intercept a static or private method, so calls would run at once in the caller",
+                    "a public (or protected) instance method");
         }
         Class<?> rt = method.getReturnType();
         boolean returnsBoolean = rt == boolean.class || rt == Boolean.class;
@@ -183,6 +182,13 @@ final class WorkItemInterceptor implements MethodInterceptor {
                     "debounce moves one item's timer; without coalescing every call is a new item", "coalesce = true with debounce");
         }
         return new Spec(wq, delay, ann.debounce(), ann.coalesce(), returnsBoolean, returnsFuture);
+    }
+
+    /** {@code com.example.Indexer.reindex(long)}: how reports name a method. */
+    static String describe(Method method) {
+        return method.getDeclaringClass().getName() + "." + method.getName()
+                + Arrays.stream(method.getParameterTypes()).map(Class::getSimpleName).toList().toString()
+                .replace('[', '(').replace(']', ')');
     }
 
     private String resolve(String text) {

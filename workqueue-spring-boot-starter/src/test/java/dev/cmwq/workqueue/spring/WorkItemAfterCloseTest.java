@@ -8,7 +8,6 @@ import static org.assertj.core.api.Assertions.assertThatIllegalStateException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.springframework.boot.test.system.CapturedOutput;
@@ -156,8 +155,6 @@ class WorkItemAfterCloseTest {
      * after the context's other beans are being destroyed.
      */
     @Test
-    @Disabled("BUG: WorkqueuesLifecycle: close after stop() skips the lifecycle drain (isRunning() is false), "
-            + "the engine is shut down by its destroy method with 30 s instead of the configured timeout")
     void closeAfterStopStillDrainsThroughTheLifecycle(CapturedOutput output) {
         runner.run(ctx -> ctx.stop());
         assertThat(output).contains("workqueue: froze the freezable workqueues");
