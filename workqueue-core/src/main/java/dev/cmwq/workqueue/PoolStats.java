@@ -18,9 +18,11 @@ package dev.cmwq.workqueue;
  * @param effectiveNice  the nice the workers really have (equals {@code nice} unless the process may
  *                       not raise its priority; equals {@code nice} when placement is not enforced)
  * @param enforced       true if the workers are really pinned to {@code cpumask} at {@code nice}
+ * @param lastProgress   when the pool last started an item, or its worklist last became non-empty
+ *                       (the watchdog's {@code watchdog_ts}), as wall-clock time
  *                       (native placement on, see {@link ThreadPlacement}); false if only recorded
  */
 public record PoolStats(int id, String kind, int cpu, int nice, CpuMask cpumask, int workers, int idle,
                         int running, int pending, CpuMask podCpumask, boolean affinityStrict, int effectiveNice,
-                        boolean enforced) {
+                        boolean enforced, java.time.Instant lastProgress) {
 }

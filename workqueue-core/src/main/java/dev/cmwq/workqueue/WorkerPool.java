@@ -573,7 +573,8 @@ final class WorkerPool {
         try {
             return new PoolStats(id, isUnbound() ? "unbound" : highpri ? "cpu-highpri" : "cpu", cpu,
                     attrs.nice(), workerCpumask, nrWorkers, nrIdle, nrRunning, worklist.size(), podCpumask,
-                    affinityStrict, effectiveNice, placementEnforced);
+                    affinityStrict, effectiveNice, placementEnforced,
+                    java.time.Instant.now().minusNanos(Math.max(0, System.nanoTime() - watchdogTs)));
         } finally {
             lock.unlock();
         }
