@@ -574,7 +574,7 @@ final class WorkerPool {
             return new PoolStats(id, isUnbound() ? "unbound" : highpri ? "cpu-highpri" : "cpu", cpu,
                     attrs.nice(), workerCpumask, nrWorkers, nrIdle, nrRunning, worklist.size(), podCpumask,
                     affinityStrict, effectiveNice, placementEnforced,
-                    java.time.Instant.now().minusNanos(Math.max(0, System.nanoTime() - watchdogTs)));
+                    engine.wallClock(watchdogTs));
         } finally {
             lock.unlock();
         }

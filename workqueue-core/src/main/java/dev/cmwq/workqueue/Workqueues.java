@@ -103,6 +103,8 @@ public final class Workqueues implements AutoCloseable {
      * timers): shutdown drains again until a whole pass saw none. Atomic; only touched then.
      */
     final AtomicLong queuedDuringShutdown = new AtomicLong();
+    /** Wall-clock time minus {@link System#nanoTime()}, read once: turns nanoTime stamps into stable instants. */
+    private final long wallClockOffsetNanos = Math.multiplyExact(System.currentTimeMillis(), 1_000_000L) - System.nanoTime();
 
     private final Workqueue systemWq;
     private final Workqueue systemHighpriWq;
@@ -932,6 +934,12 @@ public final class Workqueues implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         return unfinished.isEmpty() && alive.isEmpty();
+    }
+
+    /** The wall-clock instant of a {@link System#nanoTime()} stamp (stable across calls). */
+    java.time.Instant wallClock(long nanoTime) {
+        long t = wallClockOffsetNanos + nanoTime;
+        return java.time.Instant.ofEpochSecond(Math.floorDiv(t, 1_000_000_000L), Math.floorMod(t, 1_000_000_000L));
     }
 
     /** True if the caller is a worker or rescuer of this engine (running one of its items). */

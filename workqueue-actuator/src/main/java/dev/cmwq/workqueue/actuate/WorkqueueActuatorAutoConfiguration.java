@@ -25,15 +25,22 @@ public class WorkqueueActuatorAutoConfiguration {
     @Bean
     @ConditionalOnMissingBean
     @ConditionalOnAvailableEndpoint
-    public WorkqueuesEndpoint workqueuesEndpoint(Workqueues workqueues) {
-        return new WorkqueuesEndpoint(workqueues);
+    public WorkqueuesEndpoint workqueuesEndpoint(Workqueues workqueues, ObjectProvider<WorkqueueMetrics> metrics) {
+        return new WorkqueuesEndpoint(workqueues, () -> metrics.ifAvailable(WorkqueueMetrics::resync));
+    }
+
+    /** Stall events and the stall count, whether or not the health contributor is on. */
+    @Bean
+    @ConditionalOnMissingBean
+    public WorkqueueStallTracker workqueueStallTracker(Workqueues workqueues, ApplicationEventPublisher events) {
+        return new WorkqueueStallTracker(workqueues, events);
     }
 
     @Bean
     @ConditionalOnMissingBean
     @ConditionalOnEnabledHealthIndicator("workqueues")
-    public WorkqueuesHealthIndicator workqueuesHealthIndicator(Workqueues workqueues, ApplicationEventPublisher events) {
-        return new WorkqueuesHealthIndicator(workqueues, events);
+    public WorkqueuesHealthIndicator workqueuesHealthIndicator(WorkqueueStallTracker tracker) {
+        return new WorkqueuesHealthIndicator(tracker);
     }
 
     @Configuration(proxyBeanMethods = false)
@@ -42,8 +49,8 @@ public class WorkqueueActuatorAutoConfiguration {
 
         @Bean
         @ConditionalOnMissingBean
-        WorkqueueMetrics workqueueMetrics(Workqueues workqueues, ObjectProvider<WorkqueuesHealthIndicator> health) {
-            return new WorkqueueMetrics(workqueues, health.getIfAvailable());
+        WorkqueueMetrics workqueueMetrics(Workqueues workqueues, WorkqueueStallTracker tracker) {
+            return new WorkqueueMetrics(workqueues, tracker);
         }
     }
 }

@@ -44,9 +44,16 @@ import org.springframework.boot.actuate.endpoint.web.WebEndpointResponse;
 public class WorkqueuesEndpoint {
 
     private final Workqueues engine;
+    /** Run after every successful write (the meters pick up pools a change made). */
+    private final Runnable afterWrite;
 
     public WorkqueuesEndpoint(Workqueues engine) {
+        this(engine, () -> { });
+    }
+
+    public WorkqueuesEndpoint(Workqueues engine, Runnable afterWrite) {
         this.engine = engine;
+        this.afterWrite = afterWrite;
     }
 
     @ReadOperation
@@ -100,13 +107,20 @@ public class WorkqueuesEndpoint {
             return bad(name, null, null, "nothing to change", "one or more of max_active, nice, cpumask, affinity_scope, "
                     + "affinity_strict");
         }
+        String firstKey = max_active != null ? "max_active" : firstAttr(nice, cpumask, affinity_scope, affinity_strict);
+        String firstValue = max_active != null ? max_active : nice != null ? nice : cpumask != null ? cpumask
+                : affinity_scope != null ? affinity_scope : affinity_strict;
         if (!wq.flags().contains(WqFlag.SYSFS)) {
-            return bad(name, null, null, "workqueue '" + name + "' is not WQ_SYSFS, so it has no sysfs knobs",
-                    "a workqueue allocated with the sysfs flag (workqueue.queues." + name + ".flags: [sysfs, ...])");
+            return bad(name, firstKey, firstValue, "workqueue '" + name + "' is not WQ_SYSFS, so it has no sysfs knobs",
+                    wq.alias() != null ? "none: system workqueues have no sysfs knobs here; tune max_active with the "
+                            + "property workqueue." + wq.alias().replace('_', '-') + ".max-active"
+                            : "a workqueue allocated with the sysfs flag (workqueue.queues." + name + ".flags: [sysfs, ...])");
         }
         boolean attrs = nice != null || cpumask != null || affinity_scope != null || affinity_strict != null;
         if (attrs && !wq.isUnbound()) {
-            return bad(name, firstAttr(nice, cpumask, affinity_scope, affinity_strict), null,
+            String attr = firstAttr(nice, cpumask, affinity_scope, affinity_strict);
+            return bad(name, attr, attr.equals("nice") ? nice : attr.equals("cpumask") ? cpumask
+                            : attr.equals("affinity_scope") ? affinity_scope : affinity_strict,
                     "workqueue '" + name + "' is per-CPU: nice, cpumask, affinity_scope and affinity_strict exist only for "
                             + "unbound workqueues", "max_active");
         }
@@ -146,8 +160,9 @@ public class WorkqueuesEndpoint {
                 a = a.withCpumask(m);
             }
             if (affinity_scope != null) {
-                try {
-                    a = a.withAffinityScope(AffinityScope.parse(affinity_scope));
+                try { // "default" follows the engine's default scope, as the kernel's sysfs file does
+                    a = a.withAffinityScope(affinity_scope.strip().equalsIgnoreCase("default") ? null
+                            : AffinityScope.parse(affinity_scope));
                 } catch (IllegalArgumentException e) {
                     return bad(name, "affinity_scope", affinity_scope, e.getMessage(), "cpu, smt, cache, numa, system, default");
                 }
@@ -173,6 +188,7 @@ public class WorkqueuesEndpoint {
                 wq.setMaxActive(maxActive);
             }
         }
+        afterWrite.run();
         return new WebEndpointResponse<>(queue(wq));
     }
 
@@ -196,6 +212,7 @@ public class WorkqueuesEndpoint {
                         "a mask with at least one of the online CPUs " + engine.onlineCpus().toList());
             }
         }
+        afterWrite.run();
         return new WebEndpointResponse<>(workqueues());
     }
 
