@@ -177,12 +177,12 @@ class ExecutorMetricsParityTest {
     }
 
     /**
-     * A semantic difference under the same name: a ThreadPoolExecutor counts a task that threw as
-     * completed ({@code getCompletedTaskCount}); a workqueue counts it in {@code workqueue.failed}
-     * only, so {@code rate(executor_completed_tasks_total)} is the rate of successes, not of finished items.
+     * Same meaning under the same name: a ThreadPoolExecutor counts a task that threw as completed
+     * ({@code getCompletedTaskCount}), and so does a workqueue's {@code executor.completed}; the
+     * workqueue also counts it in {@code workqueue.failed}.
      */
     @Test
-    void aTaskThatThrowsIsCompletedForAThreadPoolButFailedForAWorkqueue() {
+    void aTaskThatThrowsIsCompletedForBothAndFailedForAWorkqueue() {
         CountDownLatch ranOurs = new CountDownLatch(1);
         CountDownLatch ranTheirs = new CountDownLatch(1);
         queue.queue(new Work("parity-fails", () -> {
@@ -197,7 +197,7 @@ class ExecutorMetricsParityTest {
         awaitLatch(ranTheirs);
         await().until(() -> theirs.get("executor.completed").tag("name", "parity_q").functionCounter().count() == 1);
         await().until(() -> ours.get("workqueue.failed").tag("name", "parity_q").functionCounter().count() == 1);
-        assertThat(ours.get("executor.completed").tag("name", "parity_q").functionCounter().count()).isZero();
+        await().until(() -> ours.get("executor.completed").tag("name", "parity_q").functionCounter().count() == 1);
         assertThat(ours.get("executor").tag("name", "parity_q").functionTimer().count()).isEqualTo(1);
         assertThat(theirs.get("executor").tag("name", "parity_q").timer().count()).isEqualTo(1);
     }

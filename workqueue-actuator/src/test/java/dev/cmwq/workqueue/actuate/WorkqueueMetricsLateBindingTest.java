@@ -17,7 +17,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
@@ -43,8 +42,6 @@ class WorkqueueMetricsLateBindingTest {
     Workqueues engine;
 
     @Test
-    @Disabled("BUG: a pool created after start (here by POST /actuator/workqueues/writeback {\"nice\":5}) has no "
-            + "workqueue.pool.* gauges: WorkqueueMetrics.bindTo (WorkqueueMetrics:48-54) binds the pools of that moment only")
     void aPoolCreatedByASysfsWriteGetsItsGauges() throws Exception {
         HttpResponse<String> w = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                         URI.create("http://localhost:" + port + "/actuator/workqueues/writeback"))
@@ -60,8 +57,6 @@ class WorkqueueMetricsLateBindingTest {
     }
 
     @Test
-    @Disabled("BUG: a workqueue allocated after start has no executor.* / workqueue.* meters: WorkqueueMetrics.bindTo "
-            + "(WorkqueueMetrics:48-51) binds the queues of that moment only")
     void aQueueAllocatedAtRunTimeGetsItsMeters() {
         Workqueue late = engine.alloc("late", Set.of(), 0);
         try {

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.cmwq.workqueue.AffinityScope;
 import dev.cmwq.workqueue.WorkqueueAttrs;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.test.annotation.DirtiesContext;
@@ -36,11 +35,6 @@ class WorkqueuesEndpointDefaultScopeTest extends EndpointHttpSupport {
     }
 
     @Test
-    @Disabled("BUG: 'affinity_scope: default' sets the kernel's default scope (cache, AffinityScope.DEFAULT) instead of "
-            + "the engine's (workqueue.default-affinity-scope, here system): WorkqueuesEndpoint.java:150 calls "
-            + "AffinityScope.parse, which maps 'default' to AffinityScope.DEFAULT. In the kernel, writing 'default' makes the "
-            + "queue follow wq_affn_dfl. Fix: for 'default' (stripped, case-insensitive) use a.withAffinityScope(null), which "
-            + "Workqueue.attrs() resolves to the engine's default (or engine.defaultAffinityScope())")
     void defaultMeansTheEnginesDefault() throws Exception {
         assertThat(postAsOps(BASE + "/writeback", "{\"affinity_scope\": \"cache\"}").status()).isEqualTo(200);
         assertThat(wq("writeback").attrs().affinityScope()).isEqualTo(AffinityScope.CACHE);

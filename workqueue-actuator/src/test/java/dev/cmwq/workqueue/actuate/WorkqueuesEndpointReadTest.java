@@ -17,7 +17,6 @@ import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.test.context.SpringBootTest;
 
@@ -123,11 +122,6 @@ class WorkqueuesEndpointReadTest extends EndpointHttpSupport {
     }
 
     @Test
-    @Disabled("BUG: PoolStats.lastProgress is re-derived on every snapshot as Instant.now().minusNanos(System.nanoTime() - "
-            + "watchdogTs) (workqueue-core WorkerPool.java:577), so an idle pool's last_start changes from one GET to the next "
-            + "(by nanoseconds, by milliseconds when the thread is preempted between the two clock reads). Fix: convert with a "
-            + "fixed offset taken once per engine (wallAtStart.plusNanos(watchdogTs - nanoAtStart)), or record the Instant "
-            + "when watchdogTs is set")
     void lastStartOfAnIdlePoolIsStable() throws Exception {
         // 'plain' has an unbound pool of its own (nice 5, CPU 1) and nothing is queued on it in this class
         Map<Object, Object> first = new LinkedHashMap<>();

@@ -16,7 +16,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -248,11 +247,6 @@ class WorkqueuesEndpointWriteTest extends EndpointHttpSupport {
     }
 
     @Test
-    @Disabled("BUG: for a system workqueue the 400's 'allowed' says to allocate it with "
-            + "'workqueue.queues.<name>.flags: [sysfs, ...]', but the starter refuses system names under workqueue.queues "
-            + "(\"is a system workqueue's name\"), so the advice stops the application from starting. "
-            + "WorkqueuesEndpoint.java:104-105. Fix: when wq.alias() != null, say that system workqueues have no sysfs knobs "
-            + "and point at workqueue.<system-queue>.max-active (and attributes for the unbound ones)")
     void nonSysfsRefusalOfASystemQueueGivesAdviceThatWorks() throws Exception {
         for (String name : List.of("events", "system_wq")) {
             Map<String, Object> answer = refused(name, "{\"max_active\": 2}");

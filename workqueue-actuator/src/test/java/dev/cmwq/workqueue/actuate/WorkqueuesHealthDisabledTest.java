@@ -8,7 +8,6 @@ import dev.cmwq.workqueue.actuate.ActuatorTestSupport.Http;
 import dev.cmwq.workqueue.actuate.ActuatorTestSupport.Response;
 import dev.cmwq.workqueue.actuate.ActuatorTestSupport.Stall;
 import io.micrometer.core.instrument.MeterRegistry;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
@@ -63,9 +62,6 @@ class WorkqueuesHealthDisabledTest {
      * {@code WorkqueueMetrics} registers {@code workqueue.watchdog.stalls} only when that bean exists.
      */
     @Test
-    @Disabled("BUG: management.health.workqueues.enabled=false also removes the WorkqueueStallEvents and the "
-            + "workqueue.watchdog.stalls meter (WorkqueueActuatorAutoConfiguration:34-35 makes the only watchdog listener "
-            + "conditional on the health indicator; WorkqueueMetrics:55 skips the meter when it is null)")
     void stallEventsAndTheStallMeterDoNotDependOnTheHealthIndicator() {
         Http http = new Http(port);
         assertThat(http.scrape().value("workqueue_watchdog_stalls_total", "engine", engine.name())).contains(0.0);
