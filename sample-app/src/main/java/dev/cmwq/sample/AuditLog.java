@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
+import org.springframework.context.annotation.Lazy;
 import org.springframework.stereotype.Service;
 
 /**
@@ -18,17 +19,23 @@ public class AuditLog {
 
     private final SampleProperties props;
     private final AtomicLong seq = new AtomicLong();
+    /** This bean's proxy: a call through {@code this} would run at once, in the caller, unqueued. */
+    private final AuditLog self;
 
-    public AuditLog(SampleProperties props) throws IOException {
+    public AuditLog(SampleProperties props, @Lazy AuditLog self) throws IOException {
         this.props = props;
+        this.self = self;
         Files.createDirectories(props.auditFile().toAbsolutePath().getParent());
         Files.deleteIfExists(props.auditFile());
     }
 
-    /** Numbers the event now (in call order) and queues the write. */
-    public long record(String event) {
+    /**
+     * Numbers the event now (in call order) and queues the write, through the proxy so that it
+     * goes on the ordered queue; synchronized so that numbers are queued in the order given.
+     */
+    public synchronized long record(String event) {
         long n = seq.incrementAndGet();
-        append(n, event);
+        self.append(n, event);
         return n;
     }
 
