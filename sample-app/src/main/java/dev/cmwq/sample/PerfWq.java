@@ -5,6 +5,8 @@ import dev.cmwq.workqueue.Workqueue;
 import dev.cmwq.workqueue.Workqueues;
 import dev.cmwq.workqueue.WqFlag;
 import jakarta.annotation.PreDestroy;
+import org.springframework.context.event.ContextClosedEvent;
+import org.springframework.context.event.EventListener;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -405,6 +407,11 @@ public class PerfWq {
     }
 
     /** Stops re-queueing and cancels what is pending, so the engine can shut down. */
+    /**
+     * Stops a running load when the context closes, before the engine drains: its works stop
+     * re-queueing themselves and their armed timers are cancelled, so the drain doesn't fire them.
+     */
+    @EventListener(ContextClosedEvent.class)
     @PreDestroy
     void stop() {
         Run r = last;
