@@ -1,0 +1,58 @@
+package dev.cmwq.workqueue.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+/** Smoke runs of the two mains with tiny parameters (a few seconds each): they run and print sane numbers. */
+class PerfWqAndCmQualitySmokeTest {
+
+    @Test
+    void perfWqBenchRuns() throws Exception {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(buf, true, StandardCharsets.UTF_8);
+        // workload 3, load >= 1 s, two backends, burn/S, foreground ~0.5 s alone, one rep
+        PerfWqBench.Report r = PerfWqBench.run(PerfWqBench.Config.parse("3", "1", "cmwq,legacy-st", "S", "0.5", "1"), out);
+        String table = PerfWqBench.table(r);
+        System.out.println(buf.toString(StandardCharsets.UTF_8));
+        System.out.println(table);
+        assertThat(r.aloneSeconds()).isPositive();
+        assertThat(r.rows()).hasSize(2);
+        for (PerfWqBench.Row row : r.rows()) {
+            assertThat(row.fgSeconds()).as(row.backend()).isPositive();
+            assertThat(row.ratio()).as(row.backend()).isPositive();
+            assertThat(row.items()).as(row.backend()).isPositive();
+            assertThat(row.peakThreads()).as(row.backend()).isPositive();
+            assertThat(row.avgThreads()).as(row.backend()).isPositive();
+            assertThat(row.cpuSeconds()).as(row.backend()).isPositive();
+        }
+        assertThat(buf.toString(StandardCharsets.UTF_8)).contains("[1/2] wl3 cmwq", "[2/2] wl3 legacy-st");
+        assertThat(table).contains("| wl | backend |", "| 3 | cmwq |", "| 3 | legacy-st |");
+    }
+
+    @Test
+    void cmQualityBenchRuns() throws Exception {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(buf, true, StandardCharsets.UTF_8);
+        CmQualityBench.Report r = CmQualityBench.run(10, 0.5, 100, out);
+        String table = CmQualityBench.table(r);
+        System.out.println(buf.toString(StandardCharsets.UTF_8));
+        System.out.println(table);
+        assertThat(r.latencies()).hasSize(6);
+        for (CmQualityBench.Latency l : r.latencies()) {
+            assertThat(l.n()).isEqualTo(10);
+            assertThat(l.p50Us()).as(l.kind() + "/" + l.path()).isPositive();
+            assertThat(l.p99Us()).isGreaterThanOrEqualTo(l.p50Us());
+        }
+        assertThat(r.idle().baselineCpuMs()).isNotNegative();
+        assertThat(r.idle().engineCpuMs()).isNotNegative();
+        assertThat(r.queues().queues()).isEqualTo(100);
+        assertThat(r.queues().bytesPerQueue()).isPositive();
+        assertThat(r.queues().reclaimThreadsAdded()).isPositive();
+        assertThat(table).contains("| blocking | detection |", "| sleep | explicit hook |", "| socket | sampled monitor |",
+                "idle CPU", "threads per queue");
+    }
+}
