@@ -26,8 +26,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 public interface PerfWqBackend extends AutoCloseable {
 
     /** The backends, in table order; {@code cmwq-hook} is the optional explicit-hook variant. */
-    List<String> NAMES = List.of("cmwq", "cmwq-hook", "legacy-mt", "legacy-st", "cached", "virtual");
-    List<String> DEFAULTS = List.of("cmwq", "legacy-mt", "legacy-st", "cached", "virtual");
+    List<String> NAMES = List.of("cmwq", "cmwq-plain", "cmwq-hook", "legacy-mt", "legacy-st", "cached", "virtual");
+    List<String> DEFAULTS = List.of("cmwq", "cmwq-plain", "legacy-mt", "legacy-st", "cached", "virtual");
 
     String name();
 
@@ -46,8 +46,9 @@ public interface PerfWqBackend extends AutoCloseable {
 
     static PerfWqBackend create(String name, int cpus, Collection<Integer> queueIds) {
         return switch (name) {
-            case "cmwq" -> new Cmwq(name, cpus, queueIds, false);
-            case "cmwq-hook" -> new Cmwq(name, cpus, queueIds, true);
+            case "cmwq" -> new Cmwq(name, cpus, queueIds, false, true);
+            case "cmwq-plain" -> new Cmwq(name, cpus, queueIds, false, false);
+            case "cmwq-hook" -> new Cmwq(name, cpus, queueIds, true, true);
             case "legacy-mt" -> new PerQueue(name, cpus, queueIds);
             case "legacy-st" -> new PerQueue(name, 1, queueIds);
             case "cached" -> new Shared(name, Executors.newCachedThreadPool(named("cached")));
@@ -78,7 +79,11 @@ public interface PerfWqBackend extends AutoCloseable {
         }
     }
 
-    /** (a) The engine: one bound queue per pwq-NN, max_active 1, MEM_RECLAIM, like create_workqueue(). */
+    /**
+     * (a) The engine: one bound queue per pwq-NN, max_active 1, MEM_RECLAIM (a rescuer thread each),
+     * like 2010's create_workqueue(); {@code cmwq-plain} without MEM_RECLAIM, as a queue that needs
+     * no forward-progress guarantee is made today ({@code alloc_workqueue(name, 0, 1)}).
+     */
     final class Cmwq implements PerfWqBackend {
         private final String name;
         private final boolean hook;
@@ -86,12 +91,12 @@ public interface PerfWqBackend extends AutoCloseable {
         private final Map<Integer, Workqueue> queues = new HashMap<>();
         private final Map<Runnable, DelayedWork> dworks = new ConcurrentHashMap<>();
 
-        Cmwq(String name, int cpus, Collection<Integer> queueIds, boolean hook) {
+        Cmwq(String name, int cpus, Collection<Integer> queueIds, boolean hook, boolean memReclaim) {
             this.name = name;
             this.hook = hook;
             this.engine = Workqueues.builder().cpus(cpus).name("perfwq-" + name).build();
             for (int id : queueIds) {
-                queues.put(id, engine.alloc(queueName(id), 1, WqFlag.MEM_RECLAIM));
+                queues.put(id, memReclaim ? engine.alloc(queueName(id), 1, WqFlag.MEM_RECLAIM) : engine.alloc(queueName(id), 1));
             }
         }
 
