@@ -1,0 +1,129 @@
+package dev.cmwq.workqueue.bench;
+
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Threads;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Tiny-item throughput: queue and run a no-op item, from 1 and from 4 producer threads, on the
+ * engine (bound queue, unbound queue, bound queue through {@code asExecutor()}) and on the JDK's
+ * executors. One op = one item submitted; each producer holds at most {@link #WINDOW} items in
+ * flight (see {@link Producer}), so in a steady state the rate is the rate at which items complete, not just the rate at which they are enqueued. Each iteration ends
+ * by waiting for every producer's window to drain.
+ */
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 3, time = 2)
+@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
+public class ThroughputBenchmark {
+    /** Items in flight per producer. */
+    static final int WINDOW = 1024;
+
+    @State(Scope.Benchmark)
+    public static class Executor {
+        @Param({"cmwq-bound", "cmwq-unbound", "cmwq-executor", "fjp-common", "tpe-fixed", "virtual"})
+        public String backend;
+
+        Backend impl;
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            impl = Backend.create(backend);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            impl.close();
+        }
+    }
+
+    /**
+     * A producer's window: at most {@link #WINDOW} of its items in flight. When it is full the
+     * producer waits until half of it has drained (one wake-up per {@code WINDOW / 2} items, not one
+     * per item, so a consumer slower than the producer is not also charged a thread wake-up per item
+     * by the harness).
+     */
+    @State(Scope.Thread)
+    public static class Producer {
+        private final AtomicLong completed = new AtomicLong();
+        private long submitted; // only the producer thread
+        private volatile long wakeAt = Long.MAX_VALUE;
+        private volatile Thread waiter;
+
+        /** The no-op item: counts itself completed. Shared by this producer's items. */
+        final Runnable item = this::done;
+
+        private void done() {
+            if (completed.incrementAndGet() >= wakeAt) {
+                Thread w = waiter;
+                if (w != null) {
+                    LockSupport.unpark(w);
+                }
+            }
+        }
+
+        /** Takes a place in the window, waiting if it is full. */
+        void acquire() {
+            if (submitted - completed.get() >= WINDOW) {
+                awaitCompleted(submitted - WINDOW / 2, Long.MAX_VALUE);
+            }
+            submitted++;
+        }
+
+        private boolean awaitCompleted(long target, long deadline) {
+            waiter = Thread.currentThread();
+            wakeAt = target; // volatile write, then volatile read of completed: Dekker with done()
+            try {
+                while (completed.get() < target) {
+                    if (System.nanoTime() - deadline > 0) {
+                        return false;
+                    }
+                    LockSupport.parkNanos(this, 1_000_000);
+                }
+                return true;
+            } finally {
+                wakeAt = Long.MAX_VALUE;
+                waiter = null;
+            }
+        }
+
+        @TearDown(Level.Iteration)
+        public void drain() {
+            if (!awaitCompleted(submitted, System.nanoTime() + TimeUnit.SECONDS.toNanos(30))) {
+                throw new IllegalStateException("items still in flight after 30 s: " + (submitted - completed.get()));
+            }
+        }
+    }
+
+    static void submitOne(Executor ex, Producer p) {
+        p.acquire();
+        ex.impl.submit(p.item);
+    }
+
+    @Benchmark
+    @Threads(1)
+    public void producers1(Executor ex, Producer p) {
+        submitOne(ex, p);
+    }
+
+    @Benchmark
+    @Threads(4)
+    public void producers4(Executor ex, Producer p) {
+        submitOne(ex, p);
+    }
+}
