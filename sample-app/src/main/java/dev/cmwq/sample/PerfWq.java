@@ -5,8 +5,6 @@ import dev.cmwq.workqueue.Workqueue;
 import dev.cmwq.workqueue.Workqueues;
 import dev.cmwq.workqueue.WqFlag;
 import jakarta.annotation.PreDestroy;
-import org.springframework.context.event.ContextClosedEvent;
-import org.springframework.context.event.EventListener;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -22,6 +20,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntPredicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.context.event.ContextClosedEvent;
+import org.springframework.context.event.EventListener;
 import org.springframework.stereotype.Service;
 
 /**

@@ -65,8 +65,8 @@ public class WorkqueuesEndpoint {
         CpuMask requested = engine.unboundCpumask();
         Map<String, Object> unbound = new LinkedHashMap<>();
         unbound.put("requested", mask(requested));
-        unbound.put("effective", mask(requested.and(engine.onlineCpus()).isEmpty() ? engine.onlineCpus()
-                : requested.and(engine.onlineCpus())));
+        CpuMask effective = requested.and(engine.onlineCpus());
+        unbound.put("effective", mask(effective.isEmpty() ? engine.onlineCpus() : effective));
         out.put("unbound_cpumask", unbound);
         out.put("default_affinity_scope", engine.defaultAffinityScope().sysfsName());
         out.put("power_efficient", engine.isPowerEfficient());
