@@ -17,7 +17,7 @@ package dev.cmwq.workqueue;
  * {@code activator} timer.
  *
  * <p>Every mutable field is guarded by {@code pool.lock}, except {@code onPending} and
- * {@code granted} (guarded by the shared count's lock).
+ * {@code granted} (written under the shared count's lock; see {@link UnboundNrActive}).
  */
 final class PoolWorkqueue {
     static final int STAT_STARTED = 0;
@@ -40,8 +40,11 @@ final class PoolWorkqueue {
     final UnboundNrActive shared;
     /** On the shared count's pending list; guarded by its lock. */
     boolean onPending;
-    /** Slots handed to this pwq by other pwqs' completions, not yet used; guarded by the shared count's lock. */
-    int granted;
+    /**
+     * Slots handed to this pwq by other pwqs' completions, not yet used; written under the shared
+     * count's lock, volatile for its lock-free "none" check.
+     */
+    volatile int granted;
     /** An ordered queue's newer pwq after a move: nothing activates until the older ones drained. */
     boolean plugged;
     /** Replaced by {@link Workqueue#applyAttrs}: new items go elsewhere; released once empty. */
@@ -92,16 +95,16 @@ final class PoolWorkqueue {
      * {@code __queue_work()}'s tail, pool lock held: the item becomes active and goes to the pool's
      * worklist if the limit allows and nothing older waits; otherwise it waits on the inactive list.
      */
-    void insertLocked(Work w) {
+    void insertLocked(Work w, long now) {
         w.pwq = this;
-        w.queuedAt = System.nanoTime();
+        w.queuedAt = now;
         w.color = workColor;
         nrInFlight[workColor]++;
         nrInFlightTotal++;
         if (inactive.isEmpty() && canActivateLocked() && tryGetSlotLocked()) {
             nrActive++;
             TraceEvents.activateWork(w, this);
-            pool.insertWorkLocked(w);
+            pool.insertWorkLocked(w, now);
         } else {
             inactive.addLast(w);
         }
@@ -221,7 +224,7 @@ final class PoolWorkqueue {
         inactive.remove(w);
         nrActive++;
         TraceEvents.activateWork(w, this);
-        pool.insertWorkLocked(w);
+        pool.insertWorkLocked(w, pool.worklist.isEmpty() ? System.nanoTime() : 0);
     }
 
     /** max_active, or 0 while frozen (the kernel's freezer sets it so) or plugged. */

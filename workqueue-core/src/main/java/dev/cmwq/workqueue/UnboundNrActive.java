@@ -3,6 +3,7 @@ package dev.cmwq.workqueue;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -13,25 +14,48 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>A pwq that wants to activate an item takes a slot ({@link #tryGetOrQueue}); when none is free
  * it goes on the {@code pending} list (once). When an active item ends, its slot is not simply
- * freed: it is handed to the first pending pwq ({@link #release}), round-robin, which then
- * activates its oldest inactive item. The hand-off crosses pools, so the receiving pwq is
- * activated from its own pool's lock (directly when it is the same pwq, otherwise by its
+ * freed if a pwq waits: it is handed to the first pending pwq ({@link #release}), round-robin,
+ * which then activates its oldest inactive item. The hand-off crosses pools, so the receiving pwq
+ * is activated from its own pool's lock (directly when it is the same pwq, otherwise by its
  * activation timer on the engine timer thread), and the slot it was given is counted in its
  * {@code granted} until then. A pwq that can't use a granted slot (frozen, plugged, nothing left)
  * hands it on.
  *
- * <p>{@code lock} guards {@code nr}, {@code max}, {@code pending}, and every pwq's
- * {@code onPending} and {@code granted}. It is taken inside a pool lock and nothing is taken
- * inside it.
+ * <h2>Protocol</h2>
+ * {@code nr} (active items plus slots in hand-off) is an atomic counter: taking a free slot is a
+ * CAS below {@code max} and giving one back with nobody waiting is a decrement, so the common case
+ * (max_active not reached) takes no lock, as the kernel's {@code tryinc_node_nr_active()} does.
+ * {@code lock} guards {@code pending}, {@code max}'s writes, and every pwq's {@code onPending} and
+ * {@code granted}; {@code nrWaiting} mirrors {@code pending.size()} (written under the lock,
+ * volatile). A slot freed while a pwq starts to wait is never lost (Dekker on {@code nr} and
+ * {@code nrWaiting}, both sequentially consistent): the waiter publishes {@code nrWaiting} and then
+ * tries the CAS again; the releaser decrements {@code nr} and then reads {@code nrWaiting}, and if
+ * it sees a waiter it takes the slot back for it under the lock. At least one of them sees the
+ * other. {@code max} and {@code granted} are volatile for the lock-free reads. The lock is taken
+ * inside a pool lock and nothing is taken inside it.
  */
 final class UnboundNrActive {
     private final ReentrantLock lock = new ReentrantLock();
-    private int nr;
-    private int max;
+    private final AtomicInteger nr = new AtomicInteger();
+    private volatile int max;
+    private volatile int nrWaiting;
     private final ArrayDeque<PoolWorkqueue> pending = new ArrayDeque<>();
 
     UnboundNrActive(int max) {
         this.max = max;
+    }
+
+    /** {@code tryinc_node_nr_active()}: a slot if one is free below max_active. */
+    private boolean tryInc() {
+        for (;;) {
+            int n = nr.get();
+            if (n >= max) {
+                return false;
+            }
+            if (nr.weakCompareAndSetVolatile(n, n + 1)) {
+                return true;
+            }
+        }
     }
 
     /**
@@ -39,15 +63,25 @@ final class UnboundNrActive {
      * pending list, where the next released slot will find it.
      */
     boolean tryGetOrQueue(PoolWorkqueue pwq) {
+        if (tryInc()) {
+            return true;
+        }
         lock.lock();
         try {
-            if (nr < max) {
-                nr++;
-                return true;
-            }
+            boolean added = false;
             if (!pwq.onPending) {
                 pwq.onPending = true;
                 pending.addLast(pwq);
+                nrWaiting = pending.size();
+                added = true;
+            }
+            if (tryInc()) { // a slot freed since the first try (see the class comment)
+                if (added) {
+                    pending.removeLastOccurrence(pwq);
+                    pwq.onPending = false;
+                    nrWaiting = pending.size();
+                }
+                return true;
             }
             return false;
         } finally {
@@ -61,27 +95,58 @@ final class UnboundNrActive {
      * above a lowered max_active (null).
      */
     PoolWorkqueue release() {
+        if (nrWaiting == 0) {
+            nr.decrementAndGet();
+            if (nrWaiting == 0) {
+                return null;
+            }
+            lock.lock(); // a pwq began to wait meanwhile: take a free slot back for it
+            try {
+                return grantFreeLocked();
+            } finally {
+                lock.unlock();
+            }
+        }
         lock.lock();
         try {
-            if (nr > max) { // max_active was lowered: this slot goes away (pwq_dec_nr_active())
-                nr--;
+            if (nr.get() > max) { // max_active was lowered: this slot goes away (pwq_dec_nr_active())
+                nr.decrementAndGet();
                 return null;
             }
             PoolWorkqueue p = pending.pollFirst();
             if (p == null) {
-                nr--;
+                nr.decrementAndGet();
                 return null;
             }
-            p.onPending = false;
-            p.granted++;
+            grantLocked(p);
             return p;
         } finally {
             lock.unlock();
         }
     }
 
+    /** A free slot, if any, to the first pending pwq; returns it, or null. Lock held. */
+    private PoolWorkqueue grantFreeLocked() {
+        PoolWorkqueue p = pending.peekFirst();
+        if (p == null || !tryInc()) {
+            return null;
+        }
+        pending.pollFirst();
+        grantLocked(p);
+        return p;
+    }
+
+    private void grantLocked(PoolWorkqueue p) {
+        nrWaiting = pending.size();
+        p.onPending = false;
+        p.granted++;
+    }
+
     /** The slots handed to {@code pwq} and not yet used; they are now the caller's. */
     int takeGranted(PoolWorkqueue pwq) {
+        if (pwq.granted == 0) {
+            return 0; // every grant is followed by an activation of its pwq, which reads it again
+        }
         lock.lock();
         try {
             int g = pwq.granted;
@@ -102,10 +167,7 @@ final class UnboundNrActive {
         try {
             max = n;
             PoolWorkqueue p;
-            while (nr < max && (p = pending.pollFirst()) != null) {
-                nr++;
-                p.onPending = false;
-                p.granted++;
+            while ((p = grantFreeLocked()) != null) {
                 grantees.add(p);
             }
         } finally {
@@ -116,11 +178,6 @@ final class UnboundNrActive {
 
     /** Active items (and slots in hand-off) now. */
     int nr() {
-        lock.lock();
-        try {
-            return nr;
-        } finally {
-            lock.unlock();
-        }
+        return nr.get();
     }
 }

@@ -191,9 +191,10 @@ final class WorkerPool {
 
     // ---- worklist; pool lock held -----------------------------------------------------------
 
-    void insertWorkLocked(Work w) {
+    /** {@code now}: the current time, read by the caller (it is only used if the worklist is empty). */
+    void insertWorkLocked(Work w, long now) {
         if (worklist.isEmpty()) {
-            watchdogTs = System.nanoTime();
+            watchdogTs = now;
         }
         worklist.addLast(w);
         nrPending = worklist.size();
@@ -467,6 +468,37 @@ final class WorkerPool {
                 return true;
             } finally {
                 drainWaiters--;
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * The items of {@code pwq} that wait (inactive, pending, on a worker's scheduled list) into
+     * {@code queued}, and those running into {@code running}: what {@code shutdownNow()} of an
+     * executor view cancels or interrupts.
+     */
+    void collectInFlight(PoolWorkqueue pwq, List<Work> queued, List<Work> running) {
+        lock.lock();
+        try {
+            for (Worker w : workers) {
+                if (w.currentPwq == pwq && w.currentWork != null) {
+                    running.add(w.currentWork);
+                }
+                for (Work s = w.scheduled.first(); s != null; s = s.next) {
+                    if (s.pwq == pwq) {
+                        queued.add(s);
+                    }
+                }
+            }
+            for (Work s = worklist.first(); s != null; s = s.next) {
+                if (s.pwq == pwq) {
+                    queued.add(s);
+                }
+            }
+            for (Work s = pwq.inactive.first(); s != null; s = s.next) {
+                queued.add(s);
             }
         } finally {
             lock.unlock();

@@ -371,6 +371,7 @@ public final class Workqueue {
                 }
             }
             WorkerPool pool = pwq.pool;
+            long now = System.nanoTime(); // read outside the lock: it is the item's queueing time
             pool.lock.lock();
             try {
                 if (pwq.dead) {
@@ -382,7 +383,7 @@ public final class Workqueue {
                         engine.queuedDuringShutdown.incrementAndGet();
                     }
                     TraceEvents.queueWork(work, pwq, reqCpu);
-                    pwq.insertLocked(work);
+                    pwq.insertLocked(work, now);
                 }
             } finally {
                 pool.lock.unlock();
@@ -816,6 +817,13 @@ public final class Workqueue {
             out.addAll(pwq.pool.describeInFlight(pwq));
         }
         return out;
+    }
+
+    /** The queue's waiting and running items (see {@link WorkerPool#collectInFlight}). */
+    void collectInFlight(List<Work> queued, List<Work> running) {
+        for (PoolWorkqueue pwq : pwqs()) {
+            pwq.pool.collectInFlight(pwq, queued, running);
+        }
     }
 
     /** Every pwq of the queue, retired ones still draining included. */

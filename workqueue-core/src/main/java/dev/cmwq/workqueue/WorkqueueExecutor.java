@@ -2,14 +2,14 @@ package dev.cmwq.workqueue;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.AbstractExecutorService;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.RunnableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * {@link Workqueue#asExecutor()}: an {@link java.util.concurrent.ExecutorService} view of one
@@ -18,26 +18,39 @@ import java.util.concurrent.TimeUnit;
  * stops accepting tasks and lets the view terminate when its own tasks are done; the workqueue
  * itself is untouched, so a system queue keeps serving everyone else.
  *
- * <p>{@code tasks} (the view's queued or running items) is a concurrent set; {@code shutdown} is
- * volatile. Accepting a task and shutting down are serialized by the view's monitor, which also
- * carries the termination wait.
+ * <h2>Protocol</h2>
+ * {@code ctl} is the view's state in one atomic word, as {@code ThreadPoolExecutor}'s: the
+ * {@link #SHUTDOWN} bit and the number of accepted tasks not yet finished. A task is accepted by a
+ * CAS that refuses once the bit is set, so after shutdown the count only falls, and "terminated"
+ * ({@code ctl == SHUTDOWN}) is final. A task is counted out exactly once: its {@code finished}
+ * flag is taken by CAS by whichever ends it (its run, a cancel, a failed queueing). The view keeps
+ * no set of its tasks: {@link #shutdownNow()} finds them on the workqueue's own lists (under each
+ * pool's lock), as the kernel finds a queue's items. The view's monitor carries only the
+ * termination wait: whoever takes the count to zero after shutdown, or shuts down with nothing
+ * left, notifies.
  */
 final class WorkqueueExecutor extends AbstractExecutorService {
+    private static final long SHUTDOWN = 1L << 62;
+
     private final Workqueue wq;
-    private final Set<Task> tasks = ConcurrentHashMap.newKeySet();
-    private volatile boolean shutdown;
+    private final String taskName;
+    private final AtomicLong ctl = new AtomicLong();
+    private static final AtomicIntegerFieldUpdater<WorkqueueExecutor.Task> FINISHED =
+            AtomicIntegerFieldUpdater.newUpdater(WorkqueueExecutor.Task.class, "finished");
 
     WorkqueueExecutor(Workqueue wq) {
         this.wq = wq;
+        this.taskName = "executor-task@" + wq.name();
     }
 
     /** One task = one work item; remembers its future so cancel can unqueue it. */
     private final class Task extends Work {
         final Runnable command;
         private Thread runningOn; // guarded by the task's monitor
+        volatile int finished; // 0 -> 1 once, through FINISHED
 
         Task(Runnable command) {
-            super("executor-task@" + wq.name());
+            super(taskName);
             this.command = command;
         }
 
@@ -54,6 +67,10 @@ final class WorkqueueExecutor extends AbstractExecutorService {
                 }
                 finished(this);
             }
+        }
+
+        WorkqueueExecutor view() {
+            return WorkqueueExecutor.this;
         }
 
         synchronized void interruptIfRunning() {
@@ -102,12 +119,13 @@ final class WorkqueueExecutor extends AbstractExecutorService {
         if (command instanceof WorkFuture<?> f) {
             f.task = t;
         }
-        synchronized (this) {
-            if (shutdown) {
+        long c;
+        do {
+            c = ctl.get();
+            if ((c & SHUTDOWN) != 0) {
                 throw new RejectedExecutionException("executor view of workqueue '" + wq.name() + "' is shut down");
             }
-            tasks.add(t);
-        }
+        } while (!ctl.weakCompareAndSetVolatile(c, c + 1));
         boolean queued;
         try {
             queued = wq.queue(t);
@@ -122,7 +140,7 @@ final class WorkqueueExecutor extends AbstractExecutorService {
     }
 
     private void finished(Task t) {
-        if (tasks.remove(t) && shutdown && tasks.isEmpty()) {
+        if (FINISHED.compareAndSet(t, 0, 1) && ctl.decrementAndGet() == SHUTDOWN) {
             synchronized (this) {
                 notifyAll();
             }
@@ -131,9 +149,9 @@ final class WorkqueueExecutor extends AbstractExecutorService {
 
     @Override
     public void shutdown() {
-        synchronized (this) {
-            shutdown = true;
-            if (tasks.isEmpty()) {
+        long c = ctl.getAndUpdate(v -> v | SHUTDOWN);
+        if (c == 0) {
+            synchronized (this) {
                 notifyAll();
             }
         }
@@ -143,15 +161,25 @@ final class WorkqueueExecutor extends AbstractExecutorService {
     @Override
     public List<Runnable> shutdownNow() {
         shutdown();
+        List<Work> queued = new ArrayList<>();
+        List<Work> runningItems = new ArrayList<>();
+        wq.collectInFlight(queued, runningItems);
         List<Runnable> notStarted = new ArrayList<>();
         List<Task> running = new ArrayList<>();
         // Cancel every waiting task first: an interrupted task ending early must not let the queue
         // start one of ours that we were about to cancel.
-        for (Task t : tasks) {
-            if (t.cancel()) {
-                notStarted.add(t.command);
-                finished(t);
-            } else {
+        for (Work w : queued) {
+            if (w instanceof Task t && t.view() == this) {
+                if (t.cancel()) {
+                    notStarted.add(t.command);
+                    finished(t);
+                } else {
+                    running.add(t); // it started since we looked
+                }
+            }
+        }
+        for (Work w : runningItems) {
+            if (w instanceof Task t && t.view() == this) {
                 running.add(t);
             }
         }
@@ -163,12 +191,12 @@ final class WorkqueueExecutor extends AbstractExecutorService {
 
     @Override
     public boolean isShutdown() {
-        return shutdown;
+        return (ctl.get() & SHUTDOWN) != 0;
     }
 
     @Override
     public boolean isTerminated() {
-        return shutdown && tasks.isEmpty();
+        return ctl.get() == SHUTDOWN;
     }
 
     @Override
@@ -188,6 +216,7 @@ final class WorkqueueExecutor extends AbstractExecutorService {
 
     @Override
     public String toString() {
-        return "ExecutorService view of " + wq + (shutdown ? " (shut down, " + tasks.size() + " tasks left)" : "");
+        long c = ctl.get();
+        return "ExecutorService view of " + wq + ((c & SHUTDOWN) != 0 ? " (shut down, " + (c & ~SHUTDOWN) + " tasks left)" : "");
     }
 }

@@ -344,6 +344,57 @@ class AffinityScopeTest {
         }
     }
 
+    /**
+     * The lock-free slot protocol of {@link UnboundNrActive} under concurrency: producers on both
+     * pods queue short items while completions on both pools give slots back, so waiters start to
+     * wait while slots are being freed. max_active must hold throughout, every item must run, and
+     * afterwards no slot may be lost or left over: max_active blocking items all start, one more
+     * does not.
+     */
+    @Test
+    void maxActiveHoldsAndNoSlotIsLostUnderConcurrentQueueingFromBothPods() throws Exception {
+        try (Workqueues e = engine("scope-slots"); Gate g = new Gate()) {
+            int max = 3;
+            Workqueue wq = e.alloc("slots", max, WqFlag.UNBOUND);
+            int producers = 4;
+            int perProducer = 3_000;
+            AtomicInteger running = new AtomicInteger();
+            AtomicInteger maxRunning = new AtomicInteger();
+            CountDownLatch done = new CountDownLatch(producers * perProducer);
+            List<Thread> threads = new ArrayList<>();
+            for (int p = 0; p < producers; p++) {
+                int cpu = p % 2;
+                Thread t = new Thread(() -> {
+                    for (int i = 0; i < perProducer; i++) {
+                        queueFrom(cpu, wq, new Work("s", () -> {
+                            maxRunning.accumulateAndGet(running.incrementAndGet(), Math::max);
+                            Thread.onSpinWait();
+                            running.decrementAndGet();
+                            done.countDown();
+                        }));
+                    }
+                }, "producer-" + p);
+                threads.add(t);
+                t.start();
+            }
+            for (Thread t : threads) {
+                t.join(TimeUnit.SECONDS.toMillis(60));
+                assertThat(t.isAlive()).as("%s still queueing after 60 s", t.getName()).isFalse();
+            }
+            assertThat(done.await(60, TimeUnit.SECONDS)).as("all %d items ran", producers * perProducer).isTrue();
+            assertThat(maxRunning.get()).as("items running at once").isLessThanOrEqualTo(max);
+            await().until(() -> wq.stats().inFlight() == 0);
+            // every slot came back: max blocking items start (from both pods), one more waits
+            for (int i = 0; i <= max; i++) {
+                queueFrom(i % 2, wq, g.item("after-" + i));
+            }
+            await().until(() -> g.running.get() == max);
+            assertThat(g.startsWithin("after-" + max, 200)).as("an item beyond max_active started").isFalse();
+            g.permits.release(max + 1);
+            await().until(() -> g.completed.get() == max + 1);
+        }
+    }
+
     @Test
     void raisingMaxActiveStartsWaitingItemsInBothPods() {
         try (Workqueues e = engine("scope-raise"); Gate g = new Gate()) {

@@ -429,6 +429,38 @@ class ExecutorViewTest {
         }
     }
 
+    /**
+     * shutdownNow finds the view's tasks on the queue's own lists: it must take only its own,
+     * never another view's tasks or items queued directly on the same queue.
+     */
+    @Test
+    void shutdownNowTakesOnlyItsOwnTasksFromASharedQueue() throws Exception {
+        try (Workqueues e = engine("ev-shutdown-now-own")) {
+            Workqueue ordered = e.allocOrdered("ev-shutdown-now-own");
+            ExecutorService mine = ordered.asExecutor();
+            ExecutorService other = ordered.asExecutor();
+            CountDownLatch release = new CountDownLatch(1);
+            occupy(ordered, release);
+            AtomicInteger mineRan = new AtomicInteger();
+            AtomicInteger otherRan = new AtomicInteger();
+            AtomicInteger directRan = new AtomicInteger();
+            for (int i = 0; i < 10; i++) {
+                mine.execute(mineRan::incrementAndGet);
+                other.execute(otherRan::incrementAndGet);
+                assertThat(ordered.queue(new Work("direct-" + i, directRan::incrementAndGet))).isTrue();
+            }
+            List<Runnable> returned = mine.shutdownNow();
+            assertThat(returned).as("the view's own waiting tasks").hasSize(10);
+            release.countDown();
+            assertThat(mine.awaitTermination(30, SECONDS)).isTrue();
+            barrier(ordered);
+            assertThat(mineRan.get()).as("tasks of the view that was shut down").isZero();
+            assertThat(otherRan.get()).as("tasks of the other view").isEqualTo(10);
+            assertThat(directRan.get()).as("items queued directly").isEqualTo(10);
+            assertThat(other.isShutdown()).isFalse();
+        }
+    }
+
     @Test
     void aQueueThatRefusesWorkMakesTheViewRejectTasks() throws Exception {
         Workqueues e = engine("ev-refused");
