@@ -40,10 +40,19 @@ import org.slf4j.LoggerFactory;
  * there are none and {@link #poke()} wakes it when an item is queued behind a running worker: an
  * idle engine costs no CPU.
  *
+ * <p>The sampling period adapts, as Go's sysmon does. The configured interval is the slowest
+ * period; after a poke, and after every round that found a worker asleep while items still
+ * waited, the monitor samples again after {@code interval / 16} (at least 20 us), doubling the
+ * period after each round that found nothing. A pool whose items each sleep briefly (a worker
+ * starts an item, it sleeps within microseconds, the next one should start) thus starts one item
+ * per fast round instead of one per interval, while a pool whose running worker really runs
+ * costs no more than before.
+ *
  * <h2>Fields</h2>
  * {@code parked} is volatile: set by the monitor before its final re-check and park, cleared by
  * {@link #poke()} (Dekker-style with the pools' volatile {@code nrPending}/{@code nrRunning}, so
- * a poke is never lost). The sample counters have one writer, the monitor thread. Everything else
+ * a poke is never lost). {@code poked} is volatile, set by a poke that woke the monitor and
+ * cleared by the monitor (it only resets the period; a lost one costs a slower round). The sample counters have one writer, the monitor thread. Everything else
  * is confined to the monitor thread.
  */
 final class SleepMonitor extends EngineDaemon {
@@ -52,9 +61,15 @@ final class SleepMonitor extends EngineDaemon {
     /** Samples of standing-still CPU time taken as sleeping where procfs is not available. */
     static final int STILL_SAMPLES = 3;
     static final int MAX_BACKOFF_FACTOR = 16;
+    static final long FAST_FLOOR_NANOS = 20_000;
 
     private final Workqueues engine;
     private final long intervalNanos;
+    /** The fastest sampling period: {@code interval / 16}, at least 20 us (at most the interval). */
+    private final long fastNanos;
+    /** The current sampling period, {@code fastNanos .. intervalNanos}; monitor thread only. */
+    private long periodNanos;
+    private volatile boolean poked;
     private final long hogThresholdNanos;
     private final ConcurrentHashMap<String, AtomicLong> hogCounts =
             new ConcurrentHashMap<>();
@@ -77,6 +92,8 @@ final class SleepMonitor extends EngineDaemon {
     SleepMonitor(Workqueues engine, long intervalNanos, long hogThresholdNanos) {
         this.engine = engine;
         this.intervalNanos = intervalNanos;
+        this.fastNanos = Math.min(intervalNanos, Math.max(intervalNanos / 16, FAST_FLOOR_NANOS));
+        this.periodNanos = fastNanos;
         this.hogThresholdNanos = hogThresholdNanos;
         this.threads = ManagementFactory.getThreadMXBean();
         boolean ct = threads.isThreadCpuTimeSupported();
@@ -110,6 +127,7 @@ final class SleepMonitor extends EngineDaemon {
     void poke() {
         if (parked) {
             parked = false;
+            poked = true;
             Thread t = thread();
             if (t != null) {
                 LockSupport.unpark(t);
@@ -120,10 +138,22 @@ final class SleepMonitor extends EngineDaemon {
     @Override
     public void run() {
         while (!stopped()) {
+            if (poked) {
+                poked = false;
+                periodNanos = fastNanos; // something new to watch: look closely for a while
+            }
             long now = System.nanoTime();
+            long detected = sleepsDetected;
             long next = round(now);
             rounds++;
-            if (next == Long.MAX_VALUE || next - now > intervalNanos) {
+            // A sleeper found while items waited: the next one may sleep as quickly. Else slow down.
+            if (sleepsDetected != detected) {
+                periodNanos = fastNanos;
+                next = Math.min(next, now + fastNanos);
+            } else {
+                periodNanos = Math.min(periodNanos * 2, intervalNanos);
+            }
+            if (next == Long.MAX_VALUE || next - now > periodNanos) {
                 parked = true;
                 if (next == Long.MAX_VALUE && (anyPendingBehindRunning() || (watchesHogs() && anyCountedBusy()))) { // re-check after publishing 'parked'
                     parked = false;
@@ -136,7 +166,7 @@ final class SleepMonitor extends EngineDaemon {
                 }
                 parked = false;
             } else {
-                LockSupport.parkNanos(this, intervalNanos);
+                LockSupport.parkNanos(this, Math.max(0, next - now));
             }
         }
     }
@@ -190,7 +220,7 @@ final class SleepMonitor extends EngineDaemon {
                 }
                 if (watch) {
                     checkSleep(w, seq, now);
-                    next = Math.min(next, now + intervalNanos);
+                    next = Math.min(next, now + periodNanos);
                 }
                 if (hogs && w.sleeping == Worker.AWAKE) {
                     checkHog(w, seq);
@@ -198,7 +228,7 @@ final class SleepMonitor extends EngineDaemon {
                 }
             }
             if (watch) {
-                next = Math.min(next, now + intervalNanos);
+                next = Math.min(next, now + periodNanos);
             }
         }
         return next;
