@@ -1029,8 +1029,10 @@ public final class Workqueues implements AutoCloseable {
         }
 
         /**
-         * The sleep monitor's sampling interval (default 1 ms); zero turns sampling off, leaving
-         * only the explicit {@link Workqueues#beginBlocking()} hooks.
+         * The sleep monitor's slowest sampling period (default 1 ms): after a poke or a round that
+         * found a sleeping worker it samples at a sixteenth of it (at least 20 us) and slows down
+         * again round by round. Zero turns sampling off, leaving only the explicit
+         * {@link Workqueues#beginBlocking()} hooks.
          */
         public Builder monitorInterval(Duration d) {
             if (d == null || d.isNegative()) {

@@ -391,6 +391,48 @@ class BlockingDetectionTest {
         }
     }
 
+    /**
+     * The sampling period adapts: after a round that found a sleeper the monitor samples again at
+     * a sixteenth of its interval. Six items each block as soon as they start; each can only start
+     * once the one before it was seen asleep. The interval is 2 s, so at a fixed period the last
+     * four detections alone would take at least 8 s; at the fast period (125 ms) they take well
+     * under a second. The bound of 5 s leaves a slow machine 4 s of slack and still fails the
+     * fixed-period monitor.
+     */
+    @Test
+    @Timeout(60)
+    void afterFindingASleeperTheMonitorLooksAgainSoon() throws Exception {
+        try (Workqueues e = Workqueues.builder().cpus(1).name("adaptive").monitorInterval(Duration.ofSeconds(2)).build()) {
+            Workqueue wq = e.alloc("adaptive", 0);
+            int n = 6;
+            long[] started = new long[n];
+            CountDownLatch allStarted = new CountDownLatch(n);
+            CountDownLatch release = new CountDownLatch(1);
+            for (int i = 0; i < n; i++) {
+                int k = i;
+                assertThat(wq.queueOn(0, new Work("sleeper-" + i, () -> {
+                    started[k] = System.nanoTime();
+                    allStarted.countDown();
+                    try {
+                        release.await(60, TimeUnit.SECONDS); // WAITING: the monitor's cheapest check
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                    }
+                }))).isTrue();
+            }
+            try {
+                assertThat(allStarted.await(45, TimeUnit.SECONDS)).as("every sleeper started").isTrue();
+            } finally {
+                release.countDown();
+            }
+            // the items start in queueing order (one pool, FIFO); the spread of the last four starts
+            long spread = started[n - 1] - started[1];
+            assertThat(TimeUnit.NANOSECONDS.toMillis(spread))
+                    .as("ms from the 2nd to the 6th start (4 detections; at a fixed 2 s period >= 8000)")
+                    .isLessThan(5_000);
+        }
+    }
+
     private static long gcCount() {
         long n = 0;
         for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {

@@ -44,7 +44,10 @@ public class WorkqueueProperties {
     /** The most worker threads the engine may have at once. */
     private int maxWorkers = 4096;
 
-    /** Sampling interval of the sleep monitor that detects blocked workers; 0 turns it off. */
+    /**
+     * Slowest sampling period of the sleep monitor that detects blocked workers (right after it
+     * found one it samples at a sixteenth of it, at least 20 us); 0 turns it off.
+     */
     private Duration monitorInterval = Duration.ofMillis(1);
 
     /**
