@@ -7,7 +7,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
-/** Smoke runs of the two mains with tiny parameters (a few seconds each): they run and print sane numbers. */
+/** Smoke runs of the plain mains with tiny parameters (a few seconds each): they run and print sane numbers. */
 class PerfWqAndCmQualitySmokeTest {
 
     @Test
@@ -31,6 +31,30 @@ class PerfWqAndCmQualitySmokeTest {
         }
         assertThat(buf.toString(StandardCharsets.UTF_8)).contains("[1/2] wl3 cmwq", "[2/2] wl3 legacy-st");
         assertThat(table).contains("| wl | backend |", "| 3 | cmwq |", "| 3 | legacy-st |");
+    }
+
+    @Test
+    void throughputProbeRuns() throws Exception {
+        PrintStream saved = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+            ThroughputProbe.main(new String[] {"unbound", "1", "1", "1", "0", "0"});
+            ThroughputProbe.main(new String[] {"executor", "2", "1", "1"});
+        } finally {
+            System.setOut(saved);
+        }
+        String text = buf.toString(StandardCharsets.UTF_8);
+        System.out.println(text);
+        assertThat(text).contains("probe: unbound, 1 producer(s), queue cpus 0, producer cpus 0",
+                "probe: executor, 2 producer(s)");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("round 0: ([0-9.]+) M items/s").matcher(text);
+        int rounds = 0;
+        while (m.find()) {
+            rounds++;
+            assertThat(Double.parseDouble(m.group(1))).as("items/s of round %d", rounds).isPositive();
+        }
+        assertThat(rounds).as("one round per run").isEqualTo(2);
     }
 
     @Test

@@ -1,0 +1,175 @@
+package dev.cmwq.workqueue.bench;
+
+import dev.cmwq.workqueue.CpuMask;
+import dev.cmwq.workqueue.PoolStats;
+import dev.cmwq.workqueue.ThreadPlacement;
+import dev.cmwq.workqueue.Work;
+import dev.cmwq.workqueue.Workqueue;
+import dev.cmwq.workqueue.WorkqueueAttrs;
+import dev.cmwq.workqueue.Workqueues;
+import dev.cmwq.workqueue.WqFlag;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The placement experiment behind the unbound queue's throughput in {@code docs/benchmarks.md}:
+ * {@link ThroughputBenchmark}'s queue-and-run of no-op items (same 1024-item window per producer),
+ * as a plain main that can pin the producers and give the unbound queue a cpumask, so that the
+ * producer and the worker run on the same CPU or on different ones. It prints the rate per round
+ * and the pools that have more than one worker.
+ *
+ * <pre>
+ * java --enable-native-access=ALL-UNNAMED -cp workqueue-benchmarks/target/benchmarks.jar \
+ *   dev.cmwq.workqueue.bench.ThroughputProbe [backend=unbound] [producers=1] [seconds=2] [rounds=3] \
+ *   [queueCpus=-] [producerCpus=-]
+ * </pre>
+ * backend: {@code bound}, {@code unbound}, {@code executor} (bound queue's executor view) or
+ * {@code tpe} (fixed pool, one thread per CPU); CPU lists as in sysfs ({@code 0}, {@code 0-1});
+ * {@code -} for none. Pinning needs {@code workqueue-native} and native access.
+ */
+public final class ThroughputProbe {
+    static final int WINDOW = ThroughputBenchmark.WINDOW;
+
+    private ThroughputProbe() {
+    }
+
+    /** One producer: at most {@link #WINDOW} items in flight, then waits until half drained. */
+    static final class Producer implements Runnable {
+        final AtomicLong completed = new AtomicLong();
+        private long submitted;
+        private volatile long wakeAt = Long.MAX_VALUE;
+        private volatile Thread waiter;
+        private volatile boolean stop;
+        private final java.util.function.Consumer<Runnable> submit;
+        private final CpuMask pin;
+        volatile String pinError;
+        final Runnable item = () -> {
+            if (completed.incrementAndGet() >= wakeAt) {
+                Thread w = waiter;
+                if (w != null) {
+                    LockSupport.unpark(w);
+                }
+            }
+        };
+
+        Producer(java.util.function.Consumer<Runnable> submit, CpuMask pin) {
+            this.submit = submit;
+            this.pin = pin;
+        }
+
+        private void await(long target) {
+            waiter = Thread.currentThread();
+            wakeAt = target;
+            while (completed.get() < target) {
+                LockSupport.parkNanos(this, 1_000_000);
+            }
+            wakeAt = Long.MAX_VALUE;
+            waiter = null;
+        }
+
+        @Override
+        public void run() {
+            if (pin != null) {
+                pinError = ThreadPlacement.load().setAffinity(pin);
+            }
+            while (!stop) {
+                if (submitted - completed.get() >= WINDOW) {
+                    await(submitted - WINDOW / 2);
+                }
+                submitted++;
+                submit.accept(item);
+            }
+            await(submitted);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        String backend = arg(args, 0, "unbound");
+        int producers = Integer.parseInt(arg(args, 1, "1"));
+        int seconds = Integer.parseInt(arg(args, 2, "2"));
+        int rounds = Integer.parseInt(arg(args, 3, "3"));
+        String queueCpus = arg(args, 4, "-");
+        String producerCpus = arg(args, 5, "-");
+        CpuMask pin = producerCpus.equals("-") ? null : CpuMask.parseList(producerCpus);
+        Workqueues engine = null;
+        ExecutorService executor = null;
+        java.util.function.Consumer<Runnable> submit;
+        switch (backend) {
+            case "bound", "unbound", "executor" -> {
+                engine = Workqueues.builder().name("probe").build();
+                Workqueue wq;
+                if (backend.equals("unbound")) {
+                    WorkqueueAttrs attrs = queueCpus.equals("-") ? WorkqueueAttrs.defaults()
+                            : WorkqueueAttrs.defaults().withCpumask(CpuMask.parseList(queueCpus));
+                    wq = engine.alloc("probe-unbound", Set.of(WqFlag.UNBOUND), 0, attrs);
+                } else {
+                    wq = engine.alloc("probe-bound", 0);
+                }
+                if (backend.equals("executor")) {
+                    ExecutorService view = wq.asExecutor();
+                    submit = view::execute;
+                } else {
+                    Workqueue q = wq;
+                    submit = r -> q.queue(new Work("probe-item", r));
+                }
+            }
+            case "tpe" -> {
+                executor = Executors.newFixedThreadPool(Runtime.getRuntime().availableProcessors());
+                submit = executor::execute;
+            }
+            default -> throw new IllegalArgumentException("backend: " + backend + " (bound, unbound, executor, tpe)");
+        }
+        System.out.printf("probe: %s, %d producer(s), queue cpus %s, producer cpus %s, placement %s%n", backend,
+                producers, queueCpus, producerCpus, ThreadPlacement.load().description());
+        try {
+            for (int r = 0; r < rounds; r++) {
+                List<Producer> ps = new ArrayList<>();
+                List<Thread> ts = new ArrayList<>();
+                for (int i = 0; i < producers; i++) {
+                    Producer p = new Producer(submit, pin);
+                    ps.add(p);
+                    ts.add(new Thread(p, "producer-" + i));
+                }
+                long t0 = System.nanoTime();
+                ts.forEach(Thread::start);
+                Thread.sleep(TimeUnit.SECONDS.toMillis(seconds));
+                ps.forEach(p -> p.stop = true);
+                for (Thread t : ts) {
+                    t.join();
+                }
+                long elapsed = System.nanoTime() - t0;
+                long n = ps.stream().mapToLong(p -> p.completed.get()).sum();
+                String pinned = ps.get(0).pinError;
+                System.out.printf("round %d: %.2f M items/s%s%n", r, n * 1e3 / elapsed,
+                        pinned == null ? "" : " (producer not pinned: " + pinned + ")");
+                if (engine != null) {
+                    for (PoolStats s : engine.pools()) {
+                        if (s.workers() > 1) {
+                            System.out.printf("  pool %d (%s, cpus %s): %d workers%n", s.id(), s.kind(), s.cpumask().toList(),
+                                    s.workers());
+                        }
+                    }
+                }
+            }
+        } finally {
+            if (engine != null) {
+                engine.shutdown(Duration.ofSeconds(30));
+            }
+            if (executor != null) {
+                executor.shutdown();
+                executor.awaitTermination(30, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static String arg(String[] args, int i, String dflt) {
+        return args.length > i && !args[i].equals("-") ? args[i] : dflt;
+    }
+}
