@@ -38,8 +38,8 @@ final class PoolWorkqueue {
     final WorkerPool pool;
     /** Unbound queues: the queue-wide active count; null for bound queues (max_active per pwq). */
     final UnboundNrActive shared;
-    /** On the shared count's pending list; guarded by its lock. */
-    boolean onPending;
+    /** On the shared count's pending list; written under its lock, volatile for {@link UnboundNrActive#keepFor}. */
+    volatile boolean onPending;
     /**
      * Slots handed to this pwq by other pwqs' completions, not yet used; written under the shared
      * count's lock, volatile for its lock-free "none" check.
@@ -154,6 +154,11 @@ final class PoolWorkqueue {
         }
         if (shared == null) {
             activateInactiveLocked();
+            return;
+        }
+        Work next = inactive.first();
+        if (next != null && canActivateLocked() && shared.keepFor(this)) {
+            activateLocked(next); // the slot goes straight to our next item, as release() would give it
             return;
         }
         activateGranteeLocked(shared.release());

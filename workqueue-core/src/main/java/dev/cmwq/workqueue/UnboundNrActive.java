@@ -125,6 +125,19 @@ final class UnboundNrActive {
         }
     }
 
+    /**
+     * An active item of {@code pwq} ended and {@code pwq} has inactive items it may start: may it
+     * keep the slot for the next one? Yes if no other pwq waits for a slot (none, or only
+     * {@code pwq} itself) and max_active was not lowered below the count: then {@link #release}
+     * would hand the slot straight back to {@code pwq} anyway, through the lock. A pwq that starts
+     * to wait just after this check waits for the next slot, as it would have had it come a moment
+     * later. No lock; the caller holds {@code pwq}'s pool lock.
+     */
+    boolean keepFor(PoolWorkqueue pwq) {
+        int waiting = nrWaiting;
+        return (waiting == 0 || (waiting == 1 && pwq.onPending)) && nr.get() <= max;
+    }
+
     /** A free slot, if any, to the first pending pwq; returns it, or null. Lock held. */
     private PoolWorkqueue grantFreeLocked() {
         PoolWorkqueue p = pending.peekFirst();
