@@ -133,7 +133,7 @@ final class WorkqueueExecutor extends AbstractExecutorService {
             finished(t);
             throw new RejectedExecutionException(e.getMessage(), e);
         }
-        if (!queued) { // a racing shutdownNow() held the fresh item's PENDING bit while cancelling it
+        if (!queued) { // a fresh item is never pending already; defensive: count it out and say so
             finished(t);
             throw new RejectedExecutionException("executor view of workqueue '" + wq.name() + "' is shut down");
         }
