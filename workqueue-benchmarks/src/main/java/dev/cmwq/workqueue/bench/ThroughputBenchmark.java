@@ -77,6 +77,11 @@ public class ThroughputBenchmark {
             }
         }
 
+        /** Items of this producer that have completed. */
+        long completed() {
+            return completed.get();
+        }
+
         /** Takes a place in the window, waiting if it is full. */
         void acquire() {
             if (submitted - completed.get() >= WINDOW) {

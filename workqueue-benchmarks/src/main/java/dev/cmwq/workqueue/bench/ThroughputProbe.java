@@ -15,8 +15,7 @@ import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 
 /**
  * The placement experiment behind the unbound queue's throughput in {@code docs/benchmarks.md}:
@@ -35,43 +34,25 @@ import java.util.concurrent.locks.LockSupport;
  * {@code -} for none. Pinning needs {@code workqueue-native} and native access.
  */
 public final class ThroughputProbe {
-    static final int WINDOW = ThroughputBenchmark.WINDOW;
-
     private ThroughputProbe() {
     }
 
-    /** One producer: at most {@link #WINDOW} items in flight, then waits until half drained. */
-    static final class Producer implements Runnable {
-        final AtomicLong completed = new AtomicLong();
-        private long submitted;
-        private volatile long wakeAt = Long.MAX_VALUE;
-        private volatile Thread waiter;
-        private volatile boolean stop;
-        private final java.util.function.Consumer<Runnable> submit;
+    /**
+     * One producer thread: {@link ThroughputBenchmark.Producer}'s window (at most
+     * {@link ThroughputBenchmark#WINDOW} items in flight), submitting until told to stop, then
+     * waiting for its items to drain.
+     */
+    static final class ProducerThread extends Thread {
+        final ThroughputBenchmark.Producer window = new ThroughputBenchmark.Producer();
+        private final Consumer<Runnable> submit;
         private final CpuMask pin;
+        volatile boolean stop;
         volatile String pinError;
-        final Runnable item = () -> {
-            if (completed.incrementAndGet() >= wakeAt) {
-                Thread w = waiter;
-                if (w != null) {
-                    LockSupport.unpark(w);
-                }
-            }
-        };
 
-        Producer(java.util.function.Consumer<Runnable> submit, CpuMask pin) {
+        ProducerThread(String name, Consumer<Runnable> submit, CpuMask pin) {
+            super(name);
             this.submit = submit;
             this.pin = pin;
-        }
-
-        private void await(long target) {
-            waiter = Thread.currentThread();
-            wakeAt = target;
-            while (completed.get() < target) {
-                LockSupport.parkNanos(this, 1_000_000);
-            }
-            wakeAt = Long.MAX_VALUE;
-            waiter = null;
         }
 
         @Override
@@ -80,13 +61,10 @@ public final class ThroughputProbe {
                 pinError = ThreadPlacement.load().setAffinity(pin);
             }
             while (!stop) {
-                if (submitted - completed.get() >= WINDOW) {
-                    await(submitted - WINDOW / 2);
-                }
-                submitted++;
-                submit.accept(item);
+                window.acquire();
+                submit.accept(window.item);
             }
-            await(submitted);
+            window.drain();
         }
     }
 
@@ -100,7 +78,7 @@ public final class ThroughputProbe {
         CpuMask pin = producerCpus.equals("-") ? null : CpuMask.parseList(producerCpus);
         Workqueues engine = null;
         ExecutorService executor = null;
-        java.util.function.Consumer<Runnable> submit;
+        Consumer<Runnable> submit;
         switch (backend) {
             case "bound", "unbound", "executor" -> {
                 engine = Workqueues.builder().name("probe").build();
@@ -130,22 +108,19 @@ public final class ThroughputProbe {
                 producers, queueCpus, producerCpus, ThreadPlacement.load().description());
         try {
             for (int r = 0; r < rounds; r++) {
-                List<Producer> ps = new ArrayList<>();
-                List<Thread> ts = new ArrayList<>();
+                List<ProducerThread> ps = new ArrayList<>();
                 for (int i = 0; i < producers; i++) {
-                    Producer p = new Producer(submit, pin);
-                    ps.add(p);
-                    ts.add(new Thread(p, "producer-" + i));
+                    ps.add(new ProducerThread("producer-" + i, submit, pin));
                 }
                 long t0 = System.nanoTime();
-                ts.forEach(Thread::start);
-                Thread.sleep(TimeUnit.SECONDS.toMillis(seconds));
+                ps.forEach(Thread::start);
+                Thread.sleep(TimeUnit.SECONDS.toMillis(seconds)); // the measured interval, not a wait for a condition
                 ps.forEach(p -> p.stop = true);
-                for (Thread t : ts) {
+                for (Thread t : ps) {
                     t.join();
                 }
                 long elapsed = System.nanoTime() - t0;
-                long n = ps.stream().mapToLong(p -> p.completed.get()).sum();
+                long n = ps.stream().mapToLong(p -> p.window.completed()).sum();
                 String pinned = ps.get(0).pinError;
                 System.out.printf("round %d: %.2f M items/s%s%n", r, n * 1e3 / elapsed,
                         pinned == null ? "" : " (producer not pinned: " + pinned + ")");
