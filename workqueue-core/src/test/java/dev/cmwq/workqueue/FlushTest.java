@@ -468,7 +468,15 @@ class FlushTest {
         }
     }
 
-    /** With the sampling monitor on (the default), an item of Y may flush X: the waiting worker is seen sleeping. */
+    /**
+     * With the sampling monitor on (the default), an item of Y may flush X: the waiting worker is
+     * seen sleeping, so X's item runs and the flush returns with it done. Whether the flush still
+     * had anything to wait for is up to timing: for the ordered queue, X's item goes to an unbound
+     * pool and may run at once; for the bound one, Y's item may be seen asleep while it waits for a
+     * lock on the way into the flush (a mutex in the kernel too), and X's item may run then. So the
+     * flush's answer may be true or false; what must hold is that it returns (no deadlock, no
+     * error) with X's item done.
+     */
     @Test
     void anItemOfOneQueueMayFlushAnotherQueue() {
         try (Workqueues e = Workqueues.builder().cpus(1).name("flush-xy").build()) {
@@ -483,7 +491,7 @@ class FlushTest {
                 Work xi = new Work("xi", () -> xiDone.set(true));
                 assertThat(y.queue(new Work("yi", () -> {
                     try {
-                        // xi lands on the same per-CPU pool, behind this running item
+                        // for x, xi lands on the same per-CPU pool, behind this running item
                         assertThat(target.queue(xi)).isTrue();
                         outcome.set(target.flush());
                         xiDoneAtReturn.set(xiDone.get());
@@ -494,8 +502,8 @@ class FlushTest {
                     }
                 }))).isTrue();
                 await(done);
-                assertThat(outcome.get()).as("flush of %s from an item of y", target.name()).isEqualTo(Boolean.TRUE);
-                assertThat(xiDoneAtReturn).isTrue();
+                assertThat(outcome.get()).as("flush of %s from an item of y", target.name()).isInstanceOf(Boolean.class);
+                assertThat(xiDoneAtReturn).as("xi done when the flush of %s returned", target.name()).isTrue();
             }
         }
     }
