@@ -17,7 +17,8 @@ package dev.cmwq.workqueue;
  * {@code activator} timer.
  *
  * <p>Every mutable field is guarded by {@code pool.lock}, except {@code onPending} and
- * {@code granted} (written under the shared count's lock; see {@link UnboundNrActive}).
+ * {@code granted} (written under the shared count's lock; see {@link UnboundNrActive}) and
+ * {@code dead} (volatile; see its comment).
  */
 final class PoolWorkqueue {
     static final int STAT_STARTED = 0;
@@ -49,8 +50,12 @@ final class PoolWorkqueue {
     boolean plugged;
     /** Replaced by {@link Workqueue#applyAttrs}: new items go elsewhere; released once empty. */
     boolean retired;
-    /** Released (the kernel's refcnt 0): a queuer that picked it must look again. */
-    boolean dead;
+    /**
+     * Released (the kernel's refcnt 0): a queuer that picked it must look again. Written under the
+     * pool lock; volatile because a producer re-reads it after pushing on the intake (see
+     * {@link Workqueue}'s queueing).
+     */
+    volatile boolean dead;
     /** Activates this pwq from its own pool's lock after a slot was handed to it from another pool. */
     final EngineTimer.InternalTimer activator = new EngineTimer.InternalTimer("pwq_activate") {
         @Override

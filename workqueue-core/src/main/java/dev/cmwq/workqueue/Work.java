@@ -25,7 +25,9 @@ import java.util.function.Consumer;
  *       "grabs" PENDING ({@link #tryGrabPending()}) takes the item off its list and clears it.</li>
  *   <li>{@code prev}, {@code next}, {@code list}, {@code color}: guarded by the lock of the pool
  *       whose list holds the item ({@code list.pool}).</li>
- *   <li>{@code pwq}: volatile; written by the PENDING owner under the target pool's lock.</li>
+ *   <li>{@code pwq}: volatile; written by the PENDING owner, before it pushes the item on the
+ *       target pool's intake or under the target pool's lock.</li>
+ *   <li>{@code intakeNext}, {@code bounced}: see their comments.</li>
  *   <li>{@code lastPool}, {@code runner}: volatile; written under the worker's pool lock.</li>
  *   <li>Generations, for {@link #flush()}: {@code queuedGen} is bumped by the PENDING owner;
  *       {@code startedGen} is set by the worker before it clears PENDING, {@code doneGen} after the
@@ -46,10 +48,14 @@ public class Work {
     static final int DISABLE_MAX = 0x7fff;
 
     private static final VarHandle STATE;
+    private static final VarHandle QUEUED_GEN;
+    private static final VarHandle PWQ;
 
     static {
         try {
             STATE = MethodHandles.lookup().findVarHandle(Work.class, "state", int.class);
+            QUEUED_GEN = MethodHandles.lookup().findVarHandle(Work.class, "queuedGen", long.class);
+            PWQ = MethodHandles.lookup().findVarHandle(Work.class, "pwq", PoolWorkqueue.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -63,8 +69,23 @@ public class Work {
     Work next;
     WorkList list;
     int color;
-    /** When it was queued (or its timer fired), for the queue-to-start latency. */
+    /**
+     * When it reached its pool (queued under the pool lock, or taken in from the intake by the
+     * lock holder, which reads the clock once per batch), for the queue-to-start latency.
+     * Guarded by the pool lock.
+     */
     long queuedAt;
+    /**
+     * The next older item on a pool's intake stack: written by the pushing producer before its CAS
+     * publishes the item, read and cleared by the lock holder that took the stack
+     * ({@link WorkerPool#drainIntakeLocked}).
+     */
+    Work intakeNext;
+    /**
+     * Set by a drain that found the item's pool workqueue released: the item is on no list, and
+     * its producer (which still owns PENDING) queues it again. Guarded by the pool's lock.
+     */
+    boolean bounced;
 
     volatile PoolWorkqueue pwq;
     volatile WorkerPool lastPool;
@@ -377,8 +398,20 @@ public class Work {
                 return false;
             }
         } while (!STATE.weakCompareAndSet(this, s, s | PENDING));
-        queuedGen = queuedGen + 1;
+        // A release store (no fence of its own): the owner publishes the item afterwards by a CAS
+        // (the intake push) or under the pool lock, and whoever takes it from there sees the bump.
+        QUEUED_GEN.setRelease(this, queuedGen + 1);
         return true;
+    }
+
+    /**
+     * Points the item at the pool workqueue it is being pushed to, by its PENDING owner. A release
+     * store: the intake push that follows is a CAS, which publishes it to the pool's lock holder;
+     * a canceller that reads an older value finds the item on none of that pool's lists and looks
+     * again ({@link #tryGrabPending()}).
+     */
+    final void setPwqForPush(PoolWorkqueue p) {
+        PWQ.setRelease(this, p);
     }
 
     /** Sets PENDING regardless of the disable depth; false if it was set. */

@@ -52,6 +52,8 @@ final class Worker implements Runnable {
     /** Mirror of {@code (flags & NOT_RUNNING) != 0} for the monitor's unlocked pre-checks. */
     volatile boolean notRunning = true;
     boolean woken;
+    /** Woken while on the idle list, and counted in the pool's {@code nrWokenIdle} until it leaves it. */
+    boolean wokenWhileIdle;
     long lastActive;
     Worker idlePrev;
     Worker idleNext;
@@ -88,6 +90,8 @@ final class Worker implements Runnable {
      * and its queue latency is clamped at 0. Confined to the worker's thread.
      */
     private long chainNanos;
+    /** When the last run of items ended (0: none ran), for the idle time; worker thread only. */
+    private long idleSince;
     /** Set when a work function threw an Error: the worker is replaced after this item. */
     private boolean replace;
 
@@ -144,6 +148,10 @@ final class Worker implements Runnable {
     void wakeLocked() {
         if (!woken) {
             woken = true;
+            if ((flags & IDLE) != 0) {
+                wokenWhileIdle = true;
+                pool.nrWokenIdle++;
+            }
             Thread t = thread;
             if (t != null) {
                 LockSupport.unpark(t);
@@ -231,11 +239,12 @@ final class Worker implements Runnable {
                 if (replace || (flags & DIE) != 0) {
                     break;
                 }
-                pool.enterIdleLocked(this);
+                pool.enterIdleLocked(this, idleSince != 0 ? idleSince : System.nanoTime());
                 idleLocked();
             }
             pool.leaveIdleLocked(this);
             pool.removeWorkerLocked(this);
+            pool.kickLocked(); // it may have counted as looking for items still pending
         } finally {
             lock.unlock();
             CURRENT.remove();
@@ -248,6 +257,7 @@ final class Worker implements Runnable {
 
     /** The body of {@code worker_thread()} between leaving and re-entering idle; lock held. */
     private void workLocked() {
+        idleSince = 0;
         for (;;) { // recheck:
             if ((flags & DIE) != 0 || !pool.needMoreWorker()) {
                 return;
@@ -263,6 +273,7 @@ final class Worker implements Runnable {
                     processScheduledWorksLocked();
                 }
             } while (pool.keepWorking() && !replace && (flags & DIE) == 0);
+            idleSince = chainNanos; // the last item's end: if the worker now idles, it idles since then
             chainNanos = 0;
             setFlagsLocked(PREP);
             return;
@@ -312,6 +323,10 @@ final class Worker implements Runnable {
         if (wq.cpuIntensive) {
             setFlagsLocked(CPU_INTENSIVE);
         }
+        boolean counted = pool.isUnbound() && (flags & RESCUER) == 0;
+        if (counted) {
+            pool.executing(1); // before the kick: this worker no longer looks at the worklist
+        }
         // Chains execution for NOT_RUNNING workers (unbound, CPU-intensive); a no-op for a per-CPU
         // pool whose nr_running is at least 1 here, where the monitor may have to watch instead.
         if (!pool.kickLocked()) {
@@ -343,6 +358,9 @@ final class Worker implements Runnable {
             failure = t;
         }
         execSeq++; // even: back in pool code (so a wait for the pool lock is never taken for sleep)
+        if (counted) {
+            pool.executing(-1); // looking again: items queued from now on are ours to take
+        }
         long endNanos = System.nanoTime();
         chainNanos = endNanos;
         long cpuUsed = cpuAccounting ? cpuUsed(endNanos - startNanos) : 0;
@@ -406,6 +424,7 @@ final class Worker implements Runnable {
     private void idleLocked() {
         ReentrantLock lock = pool.lock;
         long timeout = pool.engine.idleTimeoutNanos;
+        long now = lastActive; // just set by enterIdleLocked: the first round needs no clock read
         for (;;) {
             if (woken) {
                 woken = false;
@@ -414,7 +433,6 @@ final class Worker implements Runnable {
             if ((flags & DIE) != 0) {
                 return;
             }
-            long now = System.nanoTime();
             long expires = lastActive + timeout;
             if (now - expires >= 0) {
                 if (pool.idleLast == this && pool.tooManyWorkers()) {
@@ -429,6 +447,7 @@ final class Worker implements Runnable {
             } finally {
                 lock.lock();
             }
+            now = System.nanoTime();
         }
     }
 

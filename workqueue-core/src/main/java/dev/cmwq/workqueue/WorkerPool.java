@@ -1,12 +1,14 @@
 package dev.cmwq.workqueue;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 import java.util.function.BooleanSupplier;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,8 +27,9 @@ import org.slf4j.LoggerFactory;
  * manager and creates one ({@link #mayStartWorking()}), so one idle worker is always in reserve.
  * Idle workers are kept LIFO and the one idle longest is reaped after the idle timeout while there
  * are too many ({@link #tooManyWorkers()}). Workers of unbound pools carry the UNBOUND flag, which
- * keeps them out of {@code nrRunning}: every idle worker is woken while items are pending, so
- * unbound pools run as many items as the workqueues' {@code max_active} let through.
+ * keeps them out of {@code nrRunning}: an idle worker is woken while items are pending and no
+ * other worker is about to look at them ({@link #lookingLocked()}), so unbound pools run as many
+ * items at once as the workqueues' {@code max_active} let through.
  *
  * <p>"Sleeping" is learnt from the explicit {@link Workqueues#blocking} hooks and from the
  * {@link SleepMonitor}, which samples busy workers; see {@link Worker}.
@@ -34,10 +37,38 @@ import org.slf4j.LoggerFactory;
  * <h2>Locking</h2>
  * {@code lock} (the kernel's {@code pool->lock}) guards the worklist, the idle list, every
  * worker's flags, current item and scheduled list, and all fields of the pool's
- * {@link PoolWorkqueue}s. {@code nrRunning} and {@code nrPending} are written under the lock and
- * are volatile so that the monitor may read them without it. {@code workers} is copy-on-write for
- * lock-free iteration by the monitor. The lock is never held while a work function runs, while a
- * thread is created, or while another pool's lock is taken.
+ * {@link PoolWorkqueue}s, and {@code nrWokenIdle} and {@code drainWaiters}. {@code nrRunning} and
+ * {@code nrPending} are written under the lock and are volatile so that the monitor may read them
+ * without it. {@code nrExecuting} is atomic (see its comment); {@code intake} is the lock-free
+ * stack below. {@code workers} is copy-on-write for lock-free iteration by the monitor. The lock
+ * is never held while a work function runs, while a thread is created, or while another pool's
+ * lock is taken.
+ *
+ * <h2>The intake</h2>
+ * Queueing does not need the lock: {@link Workqueue#queue} pushes the item on {@code intake}, a
+ * lock-free stack (Treiber; linked through {@link Work#intakeNext}), and the thread that holds the
+ * lock moves it to its pool workqueue, which is {@code __queue_work()}'s locked tail
+ * ({@link PoolWorkqueue#insertLocked}). The protocol that makes the lock's holders see every item
+ * as if it had been inserted when it was pushed:
+ * <ul>
+ *   <li>Every acquisition of the lock drains the intake first ({@link PoolLock#lock()}), so
+ *       anything that inspects the pool under its lock (flush, cancel, drain, teardown, the
+ *       monitor) sees every item pushed before it took the lock.</li>
+ *   <li>A producer that pushes onto an empty intake tries the lock and drains if it gets it; if
+ *       the lock is held, the holder drains when it lets go: every release re-checks the intake
+ *       after unlocking and drains again while it finds items and gets the lock back
+ *       ({@link PoolLock#unlock()}). The push and the re-check are a Dekker pair (CAS, unlock,
+ *       volatile read), so no item is left behind with nobody holding the lock. A producer that
+ *       pushes onto a non-empty intake does nothing more: the push that made it non-empty is
+ *       still to be drained, and the drain takes the whole stack.</li>
+ *   <li>Waits inside the lock (the drain waits) release it through {@link PoolLock#unlock()} too,
+ *       never through a {@code Condition}.</li>
+ * </ul>
+ * The drain runs the locked tail for each item in push order. What the lock-free push does not
+ * check (whether the queue still accepts items, whether its pool workqueue was released) the
+ * producer re-checks after the push: see {@link Workqueue}'s queueing. An item whose pool
+ * workqueue was released ({@code dead}) meanwhile is not inserted but "bounced": left off every
+ * list, PENDING still owned by its producer, which sees {@code dead} and queues it again.
  */
 final class WorkerPool {
     private static final Logger log = LoggerFactory.getLogger(WorkerPool.class);
@@ -71,20 +102,46 @@ final class WorkerPool {
      */
     volatile boolean placementEnforced;
     volatile int effectiveNice;
-    final ReentrantLock lock = new ReentrantLock();
-    private final Condition inFlightDrained = lock.newCondition();
+    final PoolLock lock = new PoolLock();
+    /**
+     * The top of the intake stack (the newest item), or null; pushed by CAS, taken whole by the
+     * lock holder ({@link #drainIntakeLocked}).
+     */
+    @SuppressWarnings("unused") // accessed through INTAKE
+    private volatile Work intake;
+    private static final VarHandle INTAKE;
+
+    static {
+        try {
+            INTAKE = MethodHandles.lookup().findVarHandle(WorkerPool.class, "intake", Work.class);
+            NR_EXECUTING = MethodHandles.lookup().findVarHandle(WorkerPool.class, "nrExecuting", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     final WorkList worklist = new WorkList(this, WorkList.Kind.WORKLIST);
     volatile int nrPending;
     volatile int nrRunning;
     int nrWorkers;
     int nrIdle;
+    /** Idle workers already woken (they count as looking; see {@link #lookingLocked()}). */
+    int nrWokenIdle;
+    /**
+     * Unbound pools: workers inside a work function (rescuers excepted). Raised under the lock as
+     * an item starts, lowered without it as the function returns, so that a worker on its way back
+     * to the lock already counts as looking. Atomic (NR_EXECUTING); always 0 in per-CPU pools.
+     */
+    @SuppressWarnings("unused") // written through NR_EXECUTING
+    private volatile int nrExecuting;
+    private static final VarHandle NR_EXECUTING;
     /** Head = most recently idle (woken first); tail = idle longest (reaped first). */
     Worker idleFirst;
     Worker idleLast;
     boolean managerActive;
     private final BitSet workerIds = new BitSet();
-    private int drainWaiters;
+    /** Threads waiting in {@link #awaitLocked} for items to drain; unparked at each drain. */
+    private final List<Thread> drainWaiters = new ArrayList<>(2);
     /** Set when the pool is being torn down: workers exit instead of idling. */
     boolean dying;
     /**
@@ -171,6 +228,33 @@ final class WorkerPool {
         return !worklist.isEmpty() && nrRunning == 0;
     }
 
+    /**
+     * Unbound pools: the workers that will look at the worklist before they sleep. They are not
+     * idle and not inside a work function (between two items, waiting for this lock on the way
+     * back from one, managing), or idle and already woken. The kernel's unbound pools wake an idle
+     * worker for every pending item that finds none running; there a worker on its way back takes
+     * the pool's spinlock in nanoseconds. Here it may wait for the lock, parked, so waking another
+     * worker for an item that this one is about to take only adds a thread to the queue for the
+     * lock, and one more worker at each round (the manager makes one whenever a worker starts with
+     * none idle): on two CPUs a stream of short items grew the pool to hundreds of workers.
+     * {@link #kickLocked()} therefore wakes a worker of an unbound pool only if none is looking, so
+     * the items still start as soon as a worker is free, and a worker that starts an item with more
+     * pending and nobody looking still wakes the next one, as {@code process_one_work()} does.
+     */
+    int lookingLocked() {
+        return nrWorkers - nrIdle - nrExecuting + nrWokenIdle;
+    }
+
+    /** {@link #kickLocked()}'s condition: {@link #needMoreWorker()}, and for unbound pools nobody looking. */
+    private boolean kickNeededLocked() {
+        return needMoreWorker() && (!isUnbound() || lookingLocked() <= 0);
+    }
+
+    /** Unbound pools: a worker (not a rescuer) starts (+1, pool lock held) or ends (-1, without it) an item. */
+    void executing(int delta) {
+        NR_EXECUTING.getAndAdd(this, delta);
+    }
+
     boolean mayStartWorking() {
         return nrIdle > 0;
     }
@@ -187,6 +271,99 @@ final class WorkerPool {
         int idle = nrIdle + (managerActive ? 1 : 0);
         int busy = nrWorkers - idle;
         return idle > 2 && (idle - 2) * MAX_IDLE_WORKERS_RATIO >= busy;
+    }
+
+    // ---- the intake --------------------------------------------------------------------------
+
+    /**
+     * The pool lock: a {@link ReentrantLock} whose outermost acquisition drains the intake and whose
+     * outermost release drains what was pushed meanwhile (see the class comment).
+     */
+    final class PoolLock extends ReentrantLock {
+        @Override
+        public void lock() {
+            super.lock();
+            if (intake != null && getHoldCount() == 1) {
+                drainIntakeLocked(null);
+            }
+        }
+
+        @Override
+        public void unlock() {
+            boolean outermost = getHoldCount() == 1;
+            super.unlock();
+            if (outermost) {
+                drainAfterUnlock();
+            }
+        }
+
+        /** {@code super.unlock()}, for the drain loop. */
+        void release() {
+            super.unlock();
+        }
+    }
+
+    /**
+     * Pushes an item for this pool ({@code w.pwq} set by the caller, which owns PENDING). If the intake was empty the caller drains it when the lock is free; otherwise
+     * the holder of the lock drains it when it lets go.
+     */
+    void pushIntake(Work w) {
+        Work top;
+        do {
+            top = intake;
+            w.intakeNext = top;
+        } while (!INTAKE.weakCompareAndSet(this, top, w));
+        if (top == null && lock.tryLock()) { // tryLock is not overridden: drain here
+            try {
+                drainIntakeLocked(null);
+            } finally {
+                lock.unlock(); // re-checks the intake, too
+            }
+        }
+    }
+
+    /** After the lock was released: whatever was pushed while it was held is drained now. */
+    private void drainAfterUnlock() {
+        while (intake != null && lock.tryLock()) {
+            try {
+                drainIntakeLocked(null);
+            } finally {
+                lock.release();
+            }
+        }
+    }
+
+    /**
+     * Moves every pushed item to its pool workqueue, in push order ({@code __queue_work()}'s
+     * locked tail), pool lock held. An item whose pool workqueue was released meanwhile is bounced
+     * (left off every list for its producer to queue again), unless it is {@code reviving}'s: a
+     * pool workqueue being released takes such items and lives on (see
+     * {@link Workqueue}'s release of retired pool workqueues).
+     */
+    void drainIntakeLocked(PoolWorkqueue reviving) {
+        Work top = (Work) INTAKE.getAndSet(this, (Work) null);
+        if (top == null) {
+            return;
+        }
+        long now = System.nanoTime(); // one clock read for the batch: its items reach the pool now
+        Work fifo = null; // reverse the stack into push order
+        while (top != null) {
+            Work n = top.intakeNext;
+            top.intakeNext = fifo;
+            fifo = top;
+            top = n;
+        }
+        while (fifo != null) {
+            Work w = fifo;
+            fifo = w.intakeNext;
+            w.intakeNext = null;
+            PoolWorkqueue pwq = w.pwq;
+            if (pwq.dead && pwq != reviving) {
+                w.bounced = true;
+            } else {
+                pwq.insertLocked(w, now);
+            }
+        }
     }
 
     // ---- worklist; pool lock held -----------------------------------------------------------
@@ -222,7 +399,7 @@ final class WorkerPool {
     /** {@code kick_pool()}: wakes the first idle worker if more workers are needed. */
     boolean kickLocked() {
         Worker w = idleFirst;
-        if (w == null || !needMoreWorker()) {
+        if (w == null || !kickNeededLocked()) {
             return false;
         }
         w.wakeLocked();
@@ -237,9 +414,10 @@ final class WorkerPool {
 
     // ---- idle list; pool lock held ----------------------------------------------------------
 
-    void enterIdleLocked(Worker w) {
+    /** {@code now}: the current time, or the end of the item the worker just finished. */
+    void enterIdleLocked(Worker w, long now) {
         w.flags |= Worker.IDLE;
-        w.lastActive = System.nanoTime();
+        w.lastActive = now;
         nrIdle++;
         w.idlePrev = null;
         w.idleNext = idleFirst;
@@ -257,6 +435,10 @@ final class WorkerPool {
         }
         w.flags &= ~Worker.IDLE;
         nrIdle--;
+        if (w.wokenWhileIdle) {
+            w.wokenWhileIdle = false;
+            nrWokenIdle--;
+        }
         if (w.idlePrev != null) {
             w.idlePrev.idleNext = w.idleNext;
         } else {
@@ -320,7 +502,7 @@ final class WorkerPool {
         try {
             nrWorkers++;
             workers.add(w);
-            enterIdleLocked(w);
+            enterIdleLocked(w, System.nanoTime());
         } finally {
             lock.unlock();
         }
@@ -433,8 +615,8 @@ final class WorkerPool {
     // ---- waiting for pool workqueues to empty -----------------------------------------------
 
     void inFlightDrainedLocked() {
-        if (drainWaiters > 0) {
-            inFlightDrained.signalAll();
+        for (int i = 0, n = drainWaiters.size(); i < n; i++) {
+            LockSupport.unpark(drainWaiters.get(i));
         }
     }
 
@@ -452,22 +634,37 @@ final class WorkerPool {
         return awaitLocked(() -> pwq.nrActive == 0, deadlineNanos);
     }
 
-    /** Waits under the pool lock, on {@code inFlightDrained}, until {@code done} holds or the deadline. */
+    /**
+     * Checks {@code done} under the pool lock and parks, with the lock released, until it holds or
+     * the deadline passes; {@link #inFlightDrainedLocked} unparks the waiters. Not a
+     * {@code Condition}: releasing the lock must go through {@link PoolLock#unlock()}, which drains
+     * the intake (see the class comment). A wake-up between the unlock and the park is kept by the
+     * thread's permit.
+     */
     private boolean awaitLocked(BooleanSupplier done, long deadlineNanos) throws InterruptedException {
+        Thread me = Thread.currentThread();
         lock.lock();
         try {
-            drainWaiters++;
+            drainWaiters.add(me);
             try {
                 while (!done.getAsBoolean()) {
+                    if (Thread.interrupted()) {
+                        throw new InterruptedException();
+                    }
                     long left = deadlineNanos - System.nanoTime();
                     if (left <= 0) {
                         return false;
                     }
-                    inFlightDrained.awaitNanos(left);
+                    lock.unlock();
+                    try {
+                        LockSupport.parkNanos(this, left);
+                    } finally {
+                        lock.lock();
+                    }
                 }
                 return true;
             } finally {
-                drainWaiters--;
+                drainWaiters.remove(me);
             }
         } finally {
             lock.unlock();

@@ -371,14 +371,54 @@ public final class Workqueue {
                 }
             }
             WorkerPool pool = pwq.pool;
+            if (!pwq.dead && acceptingPlainly()) {
+                // The fast path: push on the pool's intake without its lock (see WorkerPool), then
+                // re-check what a push does not: a teardown or shutdown that began, or the pwq's
+                // release. Each of those writes its flag before it inspects the pool under its lock,
+                // which drains the intake; so either it finds the item, or we see the flag here.
+                long gen = work.queuedGen;
+                work.setPwqForPush(pwq);
+                TraceEvents.queueWork(work, pwq, reqCpu);
+                TestHooks.beforeIntakePush(work);
+                pool.pushIntake(work);
+                TestHooks.afterIntakePush(work);
+                if (!pwq.dead && acceptingPlainly()) {
+                    return;
+                }
+                pool.lock.lock(); // drains: the item is now inserted, bounced, or already taken
+                try {
+                    if (work.bounced) {
+                        work.bounced = false; // its pwq was released: look again, on the locked path
+                        refusal = null;
+                    } else {
+                        refusal = refusal(work, accepted, false);
+                        if (refusal == null) {
+                            if (engine.runState == Workqueues.SHUTTING_DOWN) {
+                                engine.queuedDuringShutdown.incrementAndGet();
+                            }
+                            return;
+                        }
+                        if (work.startedGen >= gen || work.cancelledGen >= gen || work.list == null) {
+                            return; // it started, or a canceller took it: it was accepted after all
+                        }
+                        work.pwq.cancelLocked(work); // refused: it must not run (nor be waited for)
+                    }
+                } finally {
+                    pool.lock.unlock();
+                }
+                if (refusal == null) {
+                    continue;
+                }
+                break;
+            }
             long now = System.nanoTime(); // read outside the lock: it is the item's queueing time
             pool.lock.lock();
             try {
-                if (pwq.dead) {
-                    continue; // released by a change of attributes since we looked: look again
-                }
                 refusal = refusal(work, accepted, false);
                 if (refusal == null) {
+                    if (pwq.dead) {
+                        continue; // released by a change of attributes since we looked: look again
+                    }
                     if (engine.runState == Workqueues.SHUTTING_DOWN) {
                         engine.queuedDuringShutdown.incrementAndGet();
                     }
@@ -396,6 +436,14 @@ public final class Workqueue {
             work.wakeFlushers();
             throw new IllegalStateException(refusal);
         }
+    }
+
+    /**
+     * The engine runs and the queue is alive and not draining: every caller may queue, so the
+     * lock-free intake may take the item (three volatile reads). Otherwise the locked path decides.
+     */
+    private boolean acceptingPlainly() {
+        return engine.runState == Workqueues.RUNNING && state == ALIVE && !draining;
     }
 
     // ---- delayed work -----------------------------------------------------------------------
@@ -1021,7 +1069,17 @@ public final class Workqueue {
                 try {
                     empty = p.nrInFlightTotal == 0 && !p.dead;
                     if (empty) {
+                        // A producer that picked p before it retired may have pushed on the intake
+                        // after the lock's drain. It re-reads dead after its push: so set dead first,
+                        // then drain once more, taking any such item into p (which then lives on).
                         p.dead = true;
+                        p.pool.drainIntakeLocked(p);
+                        if (p.nrInFlightTotal > 0) {
+                            p.dead = false;
+                            empty = false;
+                        }
+                    }
+                    if (empty) {
                         for (int i = 0; i < releasedStats.length; i++) {
                             releasedStats[i] += p.stats[i];
                         }
@@ -1059,6 +1117,9 @@ public final class Workqueue {
             p.pool.lock.lock();
             try {
                 p.dead = true;
+                // An item pushed after the lock's drain is bounced: its producer sees the queue
+                // refusing (it is destroyed) or dead, and settles it under this lock.
+                p.pool.drainIntakeLocked(null);
             } finally {
                 p.pool.lock.unlock();
             }

@@ -1,0 +1,41 @@
+package dev.cmwq.workqueue;
+
+import java.util.function.Consumer;
+
+/**
+ * Points where the engine's own tests hold a race window open, so that a race the code must
+ * survive happens every time instead of once in a million runs. They exist only when the JVM runs
+ * with {@code -Dcmwq.test-hooks=true} (the core module's Surefire configuration sets it): otherwise
+ * {@link #ENABLED} is a false constant and the JIT removes every call.
+ *
+ * <p>Each hook is a volatile field set by a test and read by the engine's thread at that point.
+ */
+final class TestHooks {
+    static final boolean ENABLED = Boolean.getBoolean("cmwq.test-hooks");
+
+    /** Called by a queueing after its lock-free checks passed, just before it pushes the item on the intake. */
+    static volatile Consumer<Work> beforeIntakePush;
+    /** Called by a queueing just after it pushed the item on the intake, before it re-checks. */
+    static volatile Consumer<Work> afterIntakePush;
+
+    private TestHooks() {
+    }
+
+    static void beforeIntakePush(Work w) {
+        if (ENABLED) {
+            Consumer<Work> h = beforeIntakePush;
+            if (h != null) {
+                h.accept(w);
+            }
+        }
+    }
+
+    static void afterIntakePush(Work w) {
+        if (ENABLED) {
+            Consumer<Work> h = afterIntakePush;
+            if (h != null) {
+                h.accept(w);
+            }
+        }
+    }
+}
