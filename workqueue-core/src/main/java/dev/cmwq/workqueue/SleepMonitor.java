@@ -1,5 +1,6 @@
 package dev.cmwq.workqueue;
 
+import java.lang.invoke.VarHandle;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadInfo;
@@ -125,6 +126,9 @@ final class SleepMonitor extends EngineDaemon {
 
     /** An item waits behind a running worker of a per-CPU pool: make sure the monitor is sampling. */
     void poke() {
+        // The callers' stores (nrPending, execSeq) are release stores: this fence orders them before
+        // the read of 'parked', the Dekker pair with the monitor's park and re-check.
+        VarHandle.fullFence();
         if (parked) {
             parked = false;
             poked = true;

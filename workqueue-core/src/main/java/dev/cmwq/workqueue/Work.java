@@ -50,12 +50,18 @@ public class Work {
     private static final VarHandle STATE;
     private static final VarHandle QUEUED_GEN;
     private static final VarHandle PWQ;
+    private static final VarHandle RUNNER;
+    private static final VarHandle LAST_POOL;
+    private static final VarHandle STARTED_GEN;
 
     static {
         try {
             STATE = MethodHandles.lookup().findVarHandle(Work.class, "state", int.class);
             QUEUED_GEN = MethodHandles.lookup().findVarHandle(Work.class, "queuedGen", long.class);
             PWQ = MethodHandles.lookup().findVarHandle(Work.class, "pwq", PoolWorkqueue.class);
+            RUNNER = MethodHandles.lookup().findVarHandle(Work.class, "runner", Worker.class);
+            LAST_POOL = MethodHandles.lookup().findVarHandle(Work.class, "lastPool", WorkerPool.class);
+            STARTED_GEN = MethodHandles.lookup().findVarHandle(Work.class, "startedGen", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -402,6 +408,24 @@ public class Work {
         // (the intake push) or under the pool lock, and whoever takes it from there sees the bump.
         QUEUED_GEN.setRelease(this, queuedGen + 1);
         return true;
+    }
+
+    /**
+     * A worker of {@code worker.pool} starts execution {@code gen}, pool lock held: release stores
+     * (no fence each), because PENDING is cleared by a CAS right after, which orders them for a
+     * flusher or queuer that sees PENDING cleared; the pool lock orders them for everyone else.
+     */
+    final void startedByLocked(Worker worker, long gen) {
+        RUNNER.setRelease(this, worker);
+        LAST_POOL.setRelease(this, worker.pool);
+        STARTED_GEN.setRelease(this, gen);
+    }
+
+    /** The execution by {@code worker} ended, pool lock held (a release store, as above). */
+    final void finishedByLocked(Worker worker) {
+        if (runner == worker) {
+            RUNNER.setRelease(this, (Worker) null);
+        }
     }
 
     /**

@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * <h2>Fields</h2>
  * Guarded by {@code pool.lock}: {@code flags}, {@code woken}, {@code lastActive}, the idle links,
  * {@code scheduled}, {@code currentWork}, {@code currentPwq}. {@code sleeping} is written under the
- * lock and volatile for the monitor's unlocked pre-checks. {@code execSeq} is volatile: odd while a
+ * lock and volatile for the monitor's unlocked pre-checks. {@code execSeq} is volatile (written
+ * with release stores; {@link SleepMonitor#poke()} has the fence its Dekker pair needs): odd while a
  * work function runs, bumped by the worker itself before and after each call, so the monitor can
  * tell one execution from the next without the lock. The {@code mon*} fields belong to the monitor
  * thread alone.
@@ -43,6 +44,15 @@ final class Worker implements Runnable {
     static final int SLEEP_HOOK = 2;
 
     static final ThreadLocal<Worker> CURRENT = new ThreadLocal<>();
+    private static final java.lang.invoke.VarHandle EXEC_SEQ;
+
+    static {
+        try {
+            EXEC_SEQ = java.lang.invoke.MethodHandles.lookup().findVarHandle(Worker.class, "execSeq", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     final WorkerPool pool;
     final int id;
@@ -132,7 +142,7 @@ final class Worker implements Runnable {
             pool.nrRunning--;
         }
         flags |= f;
-        notRunning = (flags & NOT_RUNNING) != 0;
+        mirrorNotRunning();
     }
 
     void clrFlagsLocked(int f) {
@@ -141,7 +151,15 @@ final class Worker implements Runnable {
         if ((f & NOT_RUNNING) != 0 && (old & NOT_RUNNING) != 0 && (flags & NOT_RUNNING) == 0) {
             pool.nrRunning++;
         }
-        notRunning = (flags & NOT_RUNNING) != 0;
+        mirrorNotRunning();
+    }
+
+    /** Updates {@code notRunning} only when it changes (a volatile store per item costs a fence). */
+    private void mirrorNotRunning() {
+        boolean nr = (flags & NOT_RUNNING) != 0;
+        if (nr != notRunning) {
+            notRunning = nr;
+        }
     }
 
     /** Wakes this idle worker (the kernel's {@code wake_up_process} from {@code kick_pool}). */
@@ -309,10 +327,8 @@ final class Worker implements Runnable {
         scheduled.remove(w);
         currentWork = w;
         currentPwq = pwq;
-        w.runner = this;
-        w.lastPool = pool;
         long gen = w.queuedGen; // every queueing so far is served by this execution
-        w.startedGen = gen;
+        w.startedByLocked(this, gen);
         // The flush color this execution was queued with: once PENDING is cleared the item may be
         // queued again, which overwrites w.color (the kernel saves work data the same way).
         int color = w.color;
@@ -334,7 +350,7 @@ final class Worker implements Runnable {
         }
         w.clearPending();
         long startNanos = chainNanos != 0 ? chainNanos : System.nanoTime();
-        pool.watchdogTs = startNanos;
+        pool.setWatchdogTs(startNanos);
         pwq.queueLatency.record(Math.max(0, startNanos - w.queuedAt));
         pool.lock.unlock();
 
@@ -348,7 +364,7 @@ final class Worker implements Runnable {
             cpuMark = CpuClock.currentThreadCpuTime(); // once per worker (and per rescue)
         }
         TraceEvents.executeStart(w, wq);
-        execSeq++; // odd: executing
+        EXEC_SEQ.setRelease(this, execSeq + 1); // odd: executing (a release store: see poke())
         if (!notRunning && pool.engine.monitor.watchesHogs()) {
             pool.engine.monitor.poke(); // after publishing execSeq: Dekker with the monitor's parked
         }
@@ -357,7 +373,7 @@ final class Worker implements Runnable {
         } catch (Throwable t) {
             failure = t;
         }
-        execSeq++; // even: back in pool code (so a wait for the pool lock is never taken for sleep)
+        EXEC_SEQ.setRelease(this, execSeq + 1); // even: back in pool code (a wait for the lock is not sleep)
         if (counted) {
             pool.executing(-1); // looking again: items queued from now on are ours to take
         }
@@ -376,9 +392,7 @@ final class Worker implements Runnable {
         runningLocked();
         hookDepth = 0;
         clrFlagsLocked(CPU_INTENSIVE);
-        if (w.runner == this) {
-            w.runner = null; // (another run on another workqueue may have started since)
-        }
+        w.finishedByLocked(this); // (another run on another workqueue may have started since)
         currentWork = null;
         currentPwq = null;
         if (failure != null) {

@@ -115,6 +115,8 @@ final class WorkerPool {
         try {
             INTAKE = MethodHandles.lookup().findVarHandle(WorkerPool.class, "intake", Work.class);
             NR_EXECUTING = MethodHandles.lookup().findVarHandle(WorkerPool.class, "nrExecuting", int.class);
+            NR_PENDING = MethodHandles.lookup().findVarHandle(WorkerPool.class, "nrPending", int.class);
+            WATCHDOG_TS = MethodHandles.lookup().findVarHandle(WorkerPool.class, "watchdogTs", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -135,6 +137,8 @@ final class WorkerPool {
     @SuppressWarnings("unused") // written through NR_EXECUTING
     private volatile int nrExecuting;
     private static final VarHandle NR_EXECUTING;
+    private static final VarHandle NR_PENDING;
+    private static final VarHandle WATCHDOG_TS;
     /** Head = most recently idle (woken first); tail = idle longest (reaped first). */
     Worker idleFirst;
     Worker idleLast;
@@ -371,10 +375,10 @@ final class WorkerPool {
     /** {@code now}: the current time, read by the caller (it is only used if the worklist is empty). */
     void insertWorkLocked(Work w, long now) {
         if (worklist.isEmpty()) {
-            watchdogTs = now;
+            setWatchdogTs(now);
         }
         worklist.addLast(w);
-        nrPending = worklist.size();
+        NR_PENDING.setRelease(this, worklist.size());
         if (!kickLocked()) {
             watchLocked();
         }
@@ -393,7 +397,17 @@ final class WorkerPool {
 
     void removeWorkLocked(Work w) {
         worklist.remove(w);
-        nrPending = worklist.size();
+        NR_PENDING.setRelease(this, worklist.size());
+    }
+
+    /**
+     * {@code watchdogTs} and {@code nrPending} are written with release stores (no fence of their
+     * own, on the hot path): their lock-free readers (watchdog, monitor) read them volatile, the
+     * watchdog {@code nrPending} first, so a new count is never paired with an older timestamp.
+     * The monitor's Dekker pair with {@code parked} gets its fence in {@link SleepMonitor#poke()}.
+     */
+    void setWatchdogTs(long now) {
+        WATCHDOG_TS.setRelease(this, now);
     }
 
     /** {@code kick_pool()}: wakes the first idle worker if more workers are needed. */
