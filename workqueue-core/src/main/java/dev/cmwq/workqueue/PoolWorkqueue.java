@@ -115,6 +115,36 @@ final class PoolWorkqueue {
         }
     }
 
+    /**
+     * {@link #insertLocked} for an item of an unbound queue whose producer took a max_active slot
+     * before pushing it on the intake (slots are taken in queueing order, across pods). The slot
+     * goes to this pwq's oldest waiting item if there is one (order within the pwq holds), and
+     * back to the shared count if nothing may start now (frozen, plugged).
+     */
+    void insertHeldLocked(Work w, long now) {
+        w.pwq = this;
+        w.queuedAt = now;
+        w.color = workColor;
+        nrInFlight[workColor]++;
+        nrInFlightTotal++;
+        if (!canActivateLocked()) {
+            inactive.addLast(w);
+            releaseHeldSlotLocked();
+        } else if (inactive.isEmpty()) {
+            nrActive++;
+            TraceEvents.activateWork(w, this);
+            pool.insertWorkLocked(w, now);
+        } else {
+            inactive.addLast(w);
+            activateLocked(inactive.first());
+        }
+    }
+
+    /** A slot taken for an item that will not use it (bounced, or nothing may start): pass it on. */
+    void releaseHeldSlotLocked() {
+        activateGranteeLocked(shared.release());
+    }
+
     /** Not frozen and not plugged. */
     private boolean canActivateLocked() {
         return !frozen && !plugged;

@@ -18,7 +18,14 @@ final class TestHooks {
     /** Called by a queueing just after it pushed the item on the intake, before it re-checks. */
     static volatile Consumer<Work> afterIntakePush;
 
+    /** Makes queueing skip its try of the pool lock and push on the intake (so the two hooks above are reached). */
+    static volatile boolean forceIntake;
+
     private TestHooks() {
+    }
+
+    static boolean forceIntake() {
+        return ENABLED && forceIntake;
     }
 
     static void beforeIntakePush(Work w) {

@@ -45,8 +45,13 @@ final class UnboundNrActive {
         this.max = max;
     }
 
-    /** {@code tryinc_node_nr_active()}: a slot if one is free below max_active. */
-    private boolean tryInc() {
+    /**
+     * {@code tryinc_node_nr_active()}: a slot if one is free below max_active. Also taken by a
+     * queuer before it pushes an item on a pool's intake, so that items take their slots in the
+     * order they are queued, across pods, as {@code __queue_work()} does (see
+     * {@link PoolWorkqueue#insertHeldLocked}).
+     */
+    boolean tryInc() {
         for (;;) {
             int n = nr.get();
             if (n >= max) {

@@ -92,6 +92,12 @@ public class Work {
      * its producer (which still owns PENDING) queues it again. Guarded by the pool's lock.
      */
     boolean bounced;
+    /**
+     * An unbound queue's max_active slot taken by the producer before the push (see
+     * {@link PoolWorkqueue#insertHeldLocked}); written before the push, read and cleared by the
+     * lock holder that takes the item in.
+     */
+    boolean slotHeld;
 
     volatile PoolWorkqueue pwq;
     volatile WorkerPool lastPool;

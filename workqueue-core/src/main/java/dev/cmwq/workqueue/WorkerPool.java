@@ -301,6 +301,17 @@ final class WorkerPool {
             }
         }
 
+        /** {@link #tryLock()}, draining the intake when it gets the lock (as {@link #lock()} does). */
+        boolean tryLockAndDrain() {
+            if (!tryLock()) {
+                return false;
+            }
+            if (intake != null && getHoldCount() == 1) {
+                drainIntakeLocked(null);
+            }
+            return true;
+        }
+
         /** {@code super.unlock()}, for the drain loop. */
         void release() {
             super.unlock();
@@ -339,8 +350,9 @@ final class WorkerPool {
 
     /**
      * Moves every pushed item to its pool workqueue, in push order ({@code __queue_work()}'s
-     * locked tail), pool lock held. An item whose pool workqueue was released meanwhile is bounced
-     * (left off every list for its producer to queue again), unless it is {@code reviving}'s: a
+     * locked tail), pool lock held. An item whose pool workqueue was released meanwhile, or whose
+     * queue was destroyed, is bounced (left off every list for its producer to settle: queue it
+     * again, or be refused), unless it is {@code reviving}'s: a
      * pool workqueue being released takes such items and lives on (see
      * {@link Workqueue}'s release of retired pool workqueues).
      */
@@ -362,8 +374,18 @@ final class WorkerPool {
             fifo = w.intakeNext;
             w.intakeNext = null;
             PoolWorkqueue pwq = w.pwq;
-            if (pwq.dead && pwq != reviving) {
+            boolean held = w.slotHeld;
+            w.slotHeld = false;
+            if ((pwq.dead && pwq != reviving) || pwq.wq.state == Workqueue.DESTROYED) {
+                // Its producer sees the same (it re-reads after the push, and the flag was written
+                // before the inspection that missed the item) and settles it; an item of a
+                // destroyed queue must not start even if its producer's look comes later.
                 w.bounced = true;
+                if (held) {
+                    pwq.releaseHeldSlotLocked();
+                }
+            } else if (held) {
+                pwq.insertHeldLocked(w, now);
             } else {
                 pwq.insertLocked(w, now);
             }

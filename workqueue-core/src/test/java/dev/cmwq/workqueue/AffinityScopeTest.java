@@ -413,6 +413,50 @@ class AffinityScopeTest {
         }
     }
 
+    /**
+     * Slots go in queueing order across pods, also when the items go through the pools' lock-free
+     * intakes: the first item takes the slot as it is queued, even though its pool (pod {0}) takes
+     * it in only after the second item's pool (pod {1}) took that one in. With the slot taken at
+     * the drain instead, the second item would start first.
+     */
+    @Test
+    void slotsGoInQueueingOrderAcrossPodsThroughTheIntakes() throws Exception {
+        try (Workqueues e = engine("scope-order"); Gate g = new Gate()) {
+            Workqueue wq = e.alloc("ordered-slots", 1, WqFlag.UNBOUND);
+            WorkerPool pod0 = wq.pwqs().stream().map(p -> p.pool).filter(p -> p.podCpumask.equals(CPU0)).findFirst().orElseThrow();
+            CountDownLatch locked = new CountDownLatch(1);
+            CountDownLatch unlock = new CountDownLatch(1);
+            Thread holder = new Thread(() -> { // holds pod {0}'s lock: its intake is not drained meanwhile
+                pod0.lock.lock();
+                try {
+                    locked.countDown();
+                    TestWaits.plainWait(unlock);
+                } finally {
+                    pod0.lock.unlock();
+                }
+            });
+            holder.start();
+            await(locked);
+            TestHooks.forceIntake = true;
+            try {
+                queueFrom(0, wq, g.item("first"));
+                queueFrom(1, wq, g.item("second"));
+                TestHooks.forceIntake = false;
+                assertThat(g.startsWithin("second", 300)).as("second started while first held the only slot").isFalse();
+            } finally {
+                TestHooks.forceIntake = false;
+                unlock.countDown();
+            }
+            await(g.started.get("first"));
+            assertThat(g.hasStarted("second")).isFalse();
+            g.permits.release();
+            await(g.started.get("second"));
+            g.permits.release();
+            await().until(() -> g.completed.get() == 2);
+            holder.join(30_000);
+        }
+    }
+
     @Test
     void loweringMaxActiveHoldsBackWaitingItemsInEveryPod() throws Exception {
         try (Workqueues e = engine("scope-lower"); Gate g = new Gate()) {
