@@ -376,11 +376,12 @@ public final class Workqueue {
             // lock: push on the intake. (Unbound pools always push: a queuer that takes their lock
             // makes the workers of the other CPUs queue for it; measured 25 % slower.)
             boolean locked = !pool.isUnbound() && !TestHooks.forceIntake() && pool.lock.tryLockAndDrain();
-            // An unbound queue's item takes its max_active slot now, lock-free, so that slots go in
-            // queueing order across pods; at max_active it takes the locked path, which queues it
-            // for a slot.
-            if (!locked && !pwq.dead && acceptingPlainly() && (pwq.shared == null || pwq.shared.tryInc())) {
-                work.slotHeld = pwq.shared != null;
+            if (!locked && !pwq.dead && acceptingPlainly()) {
+                // An unbound queue's item takes a free max_active slot now, lock-free, so that free
+                // slots go in queueing order across pods, as in __queue_work(). At max_active it
+                // goes without: its pool's drain queues its pwq for the next slot, as the locked
+                // path would (the kernel serves waiting pwqs in turn, not in item order).
+                work.slotHeld = pwq.shared != null && pwq.shared.tryInc();
                 // Push on the pool's intake without its lock (see WorkerPool), then re-check what a
                 // push does not: a teardown or shutdown that began, or the pwq's release. Each of
                 // those writes its flag before it inspects the pool under its lock, which drains
