@@ -10,7 +10,7 @@ package dev.cmwq.workqueue;
  * @param cpuTimeNanos   CPU time the items used ({@code CPUtime}); 0 when CPU accounting is off
  * @param cpuIntensive   items found hogging the CPU and moved out of concurrency management ({@code CPUitsv})
  * @param cmWakeups      concurrency-management wakeups: an idle worker woken because a running one slept ({@code CMW})
- * @param repatriated    unbound items moved back to their issuer's pod ({@code RPR}); 0 until affinity scopes exist
+ * @param repatriated    unbound items moved back to their pod ({@code RPR}); always 0, see docs/placement.md
  * @param mayday         maydays sent to the queue's rescuer ({@code mayday})
  * @param rescued        items run by the rescuer ({@code rescued})
  * @param inFlight       queued and not finished ({@code infl})
