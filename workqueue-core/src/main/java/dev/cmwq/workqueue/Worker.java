@@ -169,6 +169,7 @@ final class Worker implements Runnable {
             if ((flags & IDLE) != 0) {
                 wokenWhileIdle = true;
                 pool.nrWokenIdle++;
+                pool.publishBusyLocked();
             }
             Thread t = thread;
             if (t != null) {

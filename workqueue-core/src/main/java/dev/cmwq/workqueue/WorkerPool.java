@@ -63,6 +63,16 @@ import org.slf4j.LoggerFactory;
  *       still to be drained, and the drain takes the whole stack.</li>
  *   <li>Waits inside the lock (the drain waits) release it through {@link PoolLock#unlock()} too,
  *       never through a {@code Condition}.</li>
+ *   <li>Who drains. In an unbound pool a producer that pushed onto an empty intake leaves the
+ *       drain to a worker when one is looking: {@code nrBusy - nrExecuting > 0}, two volatile
+ *       reads after the push. A looking worker (woken, waiting for or holding the lock, or back
+ *       from a function) takes or releases the lock next, and both drain. The count can only be
+ *       too high by a worker that stopped looking after the producer read it, by going idle
+ *       ({@code nrBusy} lowered) or by starting an item ({@code nrExecuting} raised); either
+ *       write is followed by that worker's outermost unlock, whose re-check of the intake then
+ *       sees the push (Dekker: push, read the count; write the count, read the intake). So an
+ *       item never waits behind a running function for its drain. This keeps the producers off
+ *       the lock the workers convoy on.</li>
  * </ul>
  * The drain runs the locked tail for each item in push order. What the lock-free push does not
  * check (whether the queue still accepts items, whether its pool workqueue was released) the
@@ -115,6 +125,7 @@ final class WorkerPool {
         try {
             INTAKE = MethodHandles.lookup().findVarHandle(WorkerPool.class, "intake", Work.class);
             NR_EXECUTING = MethodHandles.lookup().findVarHandle(WorkerPool.class, "nrExecuting", int.class);
+            NR_BUSY = MethodHandles.lookup().findVarHandle(WorkerPool.class, "nrBusy", int.class);
             NR_PENDING = MethodHandles.lookup().findVarHandle(WorkerPool.class, "nrPending", int.class);
             WATCHDOG_TS = MethodHandles.lookup().findVarHandle(WorkerPool.class, "watchdogTs", long.class);
         } catch (ReflectiveOperationException e) {
@@ -137,6 +148,14 @@ final class WorkerPool {
     @SuppressWarnings("unused") // written through NR_EXECUTING
     private volatile int nrExecuting;
     private static final VarHandle NR_EXECUTING;
+    /**
+     * {@code nrWorkers - nrIdle + nrWokenIdle}, published (volatile store) under the lock at every
+     * change of the three, for the producers' lock-free look at whether a worker is looking
+     * ({@link #pushIntake}).
+     */
+    @SuppressWarnings("unused") // written through NR_BUSY
+    private volatile int nrBusy;
+    private static final VarHandle NR_BUSY;
     private static final VarHandle NR_PENDING;
     private static final VarHandle WATCHDOG_TS;
     /** Head = most recently idle (woken first); tail = idle longest (reaped first). */
@@ -328,6 +347,9 @@ final class WorkerPool {
             top = intake;
             w.intakeNext = top;
         } while (!INTAKE.weakCompareAndSet(this, top, w));
+        if (top == null && isUnbound() && (int) NR_BUSY.getVolatile(this) - (int) NR_EXECUTING.getVolatile(this) > 0) {
+            return; // a worker is looking: it drains (see "Who drains" in the class comment)
+        }
         if (top == null && lock.tryLock()) { // tryLock is not overridden: drain here
             try {
                 drainIntakeLocked(null);
@@ -450,11 +472,21 @@ final class WorkerPool {
 
     // ---- idle list; pool lock held ----------------------------------------------------------
 
+    /**
+     * Publishes {@code nrBusy} after a change of {@code nrWorkers}, {@code nrIdle} or
+     * {@code nrWokenIdle}. A change that lowers it is followed by the worker's outermost unlock,
+     * whose re-check of the intake pairs with a producer's push and read (see the class comment).
+     */
+    void publishBusyLocked() {
+        NR_BUSY.setVolatile(this, nrWorkers - nrIdle + nrWokenIdle);
+    }
+
     /** {@code now}: the current time, or the end of the item the worker just finished. */
     void enterIdleLocked(Worker w, long now) {
         w.flags |= Worker.IDLE;
         w.lastActive = now;
         nrIdle++;
+        publishBusyLocked();
         w.idlePrev = null;
         w.idleNext = idleFirst;
         if (idleFirst != null) {
@@ -475,6 +507,7 @@ final class WorkerPool {
             w.wokenWhileIdle = false;
             nrWokenIdle--;
         }
+        publishBusyLocked();
         if (w.idlePrev != null) {
             w.idlePrev.idleNext = w.idleNext;
         } else {
@@ -563,6 +596,7 @@ final class WorkerPool {
     /** Pool lock held: forgets a worker that is exiting (or never started). */
     void removeWorkerLocked(Worker w) {
         nrWorkers--;
+        publishBusyLocked();
         workerIds.clear(w.id);
         workers.remove(w);
     }

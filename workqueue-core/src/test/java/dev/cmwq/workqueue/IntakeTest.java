@@ -471,6 +471,51 @@ class IntakeTest {
         }
     }
 
+    /**
+     * "Who drains": a producer that pushes onto an empty intake of an unbound pool leaves the drain
+     * to a worker only if one is looking. Each round queues an item that blocks and, right behind
+     * it, a second item, so the pool's worker often starts the first item just as the second is
+     * pushed (the window the Dekker pair of the class comment covers). The second item must start
+     * while the first still blocks: it may not wait on the intake for the blocked worker to come
+     * back. Fails if the producer trusts a busy worker that is executing (a stall of up to 30 s).
+     */
+    @Test
+    void anItemPushedBehindABlockingOneStartsWhileItBlocks() throws Exception {
+        try (Workqueues e = Workqueues.builder().cpus(2).name("intake").build()) {
+            Workqueue wq = e.alloc("behind", 0, WqFlag.UNBOUND);
+            for (int round = 0; round < 300; round++) {
+                CountDownLatch release = new CountDownLatch(1);
+                CountDownLatch secondStarted = new CountDownLatch(1);
+                CountDownLatch bothDone = new CountDownLatch(2);
+                Work first = new Work("blocking-" + round, () -> {
+                    plainWait(release);
+                    bothDone.countDown();
+                });
+                Work second = new Work("behind-" + round, () -> {
+                    secondStarted.countDown();
+                    bothDone.countDown();
+                });
+                if (round % 2 == 1) { // let the first one start before the second is pushed
+                    CountDownLatch firstStarted = new CountDownLatch(1);
+                    first = new Work("blocking-" + round, () -> {
+                        firstStarted.countDown();
+                        plainWait(release);
+                        bothDone.countDown();
+                    });
+                    assertThat(wq.queue(first)).isTrue();
+                    await(firstStarted);
+                } else {
+                    assertThat(wq.queue(first)).isTrue();
+                }
+                assertThat(wq.queue(second)).isTrue();
+                assertThat(secondStarted.await(30, SECONDS))
+                        .as("round %d: the item behind a blocking one started while it blocked", round).isTrue();
+                release.countDown();
+                await(bothDone);
+            }
+        }
+    }
+
     /** The drain waits (awaitFrozenIdle, drain, destroy) park with the pool lock released and stay interruptible. */
     @Test
     void aWaitForFrozenQueuesIsInterruptible() throws Exception {
