@@ -96,16 +96,21 @@ final class PoolWorkqueue {
         this.shared = wq.nrActiveShared;
     }
 
-    /**
-     * {@code __queue_work()}'s tail, pool lock held: the item becomes active and goes to the pool's
-     * worklist if the limit allows and nothing older waits; otherwise it waits on the inactive list.
-     */
-    void insertLocked(Work w, long now) {
+    /** The item joins this pwq in the current flush color (its queueing time is {@code now}). */
+    private void enterLocked(Work w, long now) {
         w.pwq = this;
         w.queuedAt = now;
         w.color = workColor;
         nrInFlight[workColor]++;
         nrInFlightTotal++;
+    }
+
+    /**
+     * {@code __queue_work()}'s tail, pool lock held: the item becomes active and goes to the pool's
+     * worklist if the limit allows and nothing older waits; otherwise it waits on the inactive list.
+     */
+    void insertLocked(Work w, long now) {
+        enterLocked(w, now);
         if (inactive.isEmpty() && canActivateLocked() && tryGetSlotLocked()) {
             nrActive++;
             TraceEvents.activateWork(w, this);
@@ -122,11 +127,7 @@ final class PoolWorkqueue {
      * back to the shared count if nothing may start now (frozen, plugged).
      */
     void insertHeldLocked(Work w, long now) {
-        w.pwq = this;
-        w.queuedAt = now;
-        w.color = workColor;
-        nrInFlight[workColor]++;
-        nrInFlightTotal++;
+        enterLocked(w, now);
         if (!canActivateLocked()) {
             inactive.addLast(w);
             releaseHeldSlotLocked();

@@ -338,19 +338,23 @@ final class WorkerPool {
     }
 
     /**
-     * Pushes an item for this pool ({@code w.pwq} set by the caller, which owns PENDING). If the intake was empty the caller drains it when the lock is free; otherwise
-     * the holder of the lock drains it when it lets go.
+     * Pushes an item for this pool ({@code w.pwq} set by the caller, which owns PENDING). If the
+     * intake was empty, the caller drains it when the lock is free, unless a worker of an unbound
+     * pool is looking (it drains); otherwise the holder of the lock drains it when it lets go.
      */
     void pushIntake(Work w) {
         Work top;
         do {
             top = intake;
             w.intakeNext = top;
-        } while (!INTAKE.weakCompareAndSet(this, top, w));
-        if (top == null && isUnbound() && (int) NR_BUSY.getVolatile(this) - (int) NR_EXECUTING.getVolatile(this) > 0) {
+        } while (!INTAKE.weakCompareAndSet(this, top, w)); // volatile: the first half of both Dekker pairs
+        if (top != null) {
+            return; // the push that made it non-empty is still to be drained, with this one
+        }
+        if (isUnbound() && (int) NR_BUSY.getVolatile(this) - (int) NR_EXECUTING.getVolatile(this) > 0) {
             return; // a worker is looking: it drains (see "Who drains" in the class comment)
         }
-        if (top == null && lock.tryLock()) { // tryLock is not overridden: drain here
+        if (lock.tryLock()) { // tryLock is not overridden: drain here
             try {
                 drainIntakeLocked(null);
             } finally {
