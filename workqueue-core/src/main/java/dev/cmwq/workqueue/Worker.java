@@ -1,5 +1,7 @@
 package dev.cmwq.workqueue;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -44,11 +46,11 @@ final class Worker implements Runnable {
     static final int SLEEP_HOOK = 2;
 
     static final ThreadLocal<Worker> CURRENT = new ThreadLocal<>();
-    private static final java.lang.invoke.VarHandle EXEC_SEQ;
+    private static final VarHandle EXEC_SEQ;
 
     static {
         try {
-            EXEC_SEQ = java.lang.invoke.MethodHandles.lookup().findVarHandle(Worker.class, "execSeq", long.class);
+            EXEC_SEQ = MethodHandles.lookup().findVarHandle(Worker.class, "execSeq", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
