@@ -306,9 +306,7 @@ final class WorkerPool {
         @Override
         public void lock() {
             super.lock();
-            if (intake != null && getHoldCount() == 1) {
-                drainIntakeLocked(null);
-            }
+            drainIfOutermost();
         }
 
         @Override
@@ -325,10 +323,15 @@ final class WorkerPool {
             if (!tryLock()) {
                 return false;
             }
+            drainIfOutermost();
+            return true;
+        }
+
+        /** Just acquired: the outermost acquisition takes in what was pushed before it. */
+        private void drainIfOutermost() {
             if (intake != null && getHoldCount() == 1) {
                 drainIntakeLocked(null);
             }
-            return true;
         }
 
         /** {@code super.unlock()}, for the drain loop. */
@@ -354,12 +357,8 @@ final class WorkerPool {
         if (isUnbound() && (int) NR_BUSY.getVolatile(this) - (int) NR_EXECUTING.getVolatile(this) > 0) {
             return; // a worker is looking: it drains (see "Who drains" in the class comment)
         }
-        if (lock.tryLock()) { // tryLock is not overridden: drain here
-            try {
-                drainIntakeLocked(null);
-            } finally {
-                lock.unlock(); // re-checks the intake, too
-            }
+        if (lock.tryLockAndDrain()) {
+            lock.unlock(); // re-checks the intake, too
         }
     }
 
