@@ -6,6 +6,11 @@ package dev.cmwq.workqueue;
  * value's bucket is found with one leading-zero count and the relative error is at most 25%.
  * 248 buckets cover the whole {@code long} range.
  *
+ * <p>A value can stand for several items ({@link #record(long, int)}): a pool workqueue with a
+ * backlog of short items times one in {@code PoolWorkqueue.TIMING_SAMPLE} of them, and each timed
+ * one counts for the untimed ones around it. {@code count} and {@code sum} are then estimates;
+ * {@code samples} is the number of values actually measured.
+ *
  * <p>Not thread-safe: each instance belongs to one pool workqueue and is guarded by its pool's lock.
  */
 final class Histogram {
@@ -13,16 +18,23 @@ final class Histogram {
 
     final long[] counts = new long[BUCKETS];
     long count;
+    long samples;
     long sum;
     long max;
 
     void record(long v) {
+        record(v, 1);
+    }
+
+    /** Records {@code v} for {@code items} items (one measured, the others sampled around it). */
+    void record(long v, int items) {
         if (v < 0) {
             v = 0;
         }
-        counts[index(v)]++;
-        count++;
-        sum += v;
+        counts[index(v)] += items;
+        count += items;
+        samples++;
+        sum += v * items;
         if (v > max) {
             max = v;
         }
@@ -54,6 +66,7 @@ final class Histogram {
             counts[i] += other.counts[i];
         }
         count += other.count;
+        samples += other.samples;
         sum += other.sum;
         max = Math.max(max, other.max);
     }

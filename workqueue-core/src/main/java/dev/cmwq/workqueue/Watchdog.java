@@ -11,12 +11,15 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The workqueue watchdog ({@code wq_watchdog_timer_fn}): every quarter of the threshold it checks
- * each pool's {@code watchdogTs} (the last item start, or when the worklist became non-empty). A
+ * each pool's {@code watchdogTs} (the last timed item start, or when the worklist became
+ * non-empty), or, if later, the check at which it saw the pool's start count move (untimed items
+ * start without reading the clock; see {@link PoolWorkqueue}). A
  * pool with pending items and no progress for longer than the threshold is reported once per stall
  * in the kernel's words, followed by a dump of the pool; when it moves again, the recovery is
  * reported. Listeners get both.
  *
- * <p>{@code WorkerPool.stalledSince} is confined to the watchdog thread; listeners are a
+ * <p>{@code WorkerPool.stalledSince}, {@code progressSeen} and the writes of {@code progressSeenAt}
+ * are confined to the watchdog thread; listeners are a
  * copy-on-write list.
  */
 final class Watchdog extends EngineDaemon {
@@ -59,7 +62,12 @@ final class Watchdog extends EngineDaemon {
             // Worklist first, then the timestamp (as the kernel): insertWorkLocked writes the
             // timestamp before nrPending, so a fresh item is never paired with an old timestamp.
             int pending = pool.nrPending;
-            long ts = pool.watchdogTs;
+            long starts = pool.starts();
+            if (starts != pool.progressSeen) { // items started, timed or not: progress as of now
+                pool.progressSeen = starts;
+                pool.progressSeenAt = now;
+            }
+            long ts = pool.lastProgressNanos();
             boolean stuck = pending > 0 && now - ts > thresholdNanos;
             if (stuck && pool.stalledSince == 0) {
                 pool.stalledSince = ts == 0 ? 1 : ts;

@@ -77,10 +77,18 @@ public class Work {
     int color;
     /**
      * When it reached its pool (queued under the pool lock, or taken in from the intake by the
-     * lock holder, which reads the clock once per batch), for the queue-to-start latency.
+     * lock holder, which reads the clock once per batch), for the queue-to-start latency; only if
+     * {@code timing} is not 0.
      * Guarded by the pool lock.
      */
     long queuedAt;
+    /**
+     * How many items this one's timings count for in the statistics: 1, or
+     * {@link PoolWorkqueue#TIMING_SAMPLE} for the timed one of a sampled backlog of short items;
+     * 0 if it is not timed ({@code queuedAt} is then not set, and its worker reads no clock for
+     * it). Set when it joins its pool workqueue; guarded by the pool lock.
+     */
+    int timing;
     /**
      * The next older item on a pool's intake stack: written by the pushing producer before its CAS
      * publishes the item, read and cleared by the lock holder that took the stack

@@ -88,13 +88,16 @@ final class Worker implements Runnable {
      * {@code cpuCharged} what items were charged since. An item shorter than
      * {@link #CPU_READ_THRESHOLD_NANOS} is charged its run time; a longer one reads the clock and is
      * charged the CPU used since the mark minus what the short ones got, so the sum over all items
-     * equals the thread's CPU time at every read. Confined to the worker's thread.
+     * equals the thread's CPU time at every read. Untimed items (a sampled backlog of short ones,
+     * see {@link PoolWorkqueue#enterLocked}) are charged through the timed one that stands for
+     * them. Confined to the worker's thread.
      */
     private long cpuMark = -1;
     private long cpuCharged;
     static final long CPU_READ_THRESHOLD_NANOS = 100_000;
     /**
-     * The time the previous item of this run of items ended (0 if the worker came from idle):
+     * The time the previous item of this run of items ended (0 if the worker came from idle, or
+     * the previous item was not timed):
      * the next item taken straight after it starts "now" as far as the statistics go, so a busy
      * worker reads the clock once per item, not twice (a clock read is about 30 ns on these VMs,
      * a third of a tiny item's whole cost). The next item's recorded start is therefore early by
@@ -352,9 +355,14 @@ final class Worker implements Runnable {
             pool.watchLocked();
         }
         w.clearPending();
-        long startNanos = chainNanos != 0 ? chainNanos : System.nanoTime();
-        pool.setWatchdogTs(startNanos);
-        pwq.queueLatency.record(Math.max(0, startNanos - w.queuedAt));
+        pool.startedLocked();
+        int timing = w.timing; // how many items this one's timings count for; 0: not timed
+        long startNanos = 0;
+        if (timing != 0) {
+            startNanos = chainNanos != 0 ? chainNanos : System.nanoTime();
+            pool.setWatchdogTs(startNanos);
+            pwq.queueLatency.record(Math.max(0, startNanos - w.queuedAt), timing);
+        }
         pool.lock.unlock();
 
         if (wq != namedFor && (flags & RESCUER) == 0) {
@@ -380,9 +388,13 @@ final class Worker implements Runnable {
         if (counted) {
             pool.executing(-1); // looking again: items queued from now on are ours to take
         }
-        long endNanos = System.nanoTime();
-        chainNanos = endNanos;
-        long cpuUsed = cpuAccounting ? cpuUsed(endNanos - startNanos) : 0;
+        long endNanos = 0;
+        long cpuUsed = 0;
+        if (timing != 0) {
+            endNanos = System.nanoTime();
+            cpuUsed = cpuAccounting ? cpuUsed(endNanos - startNanos, timing) : 0;
+        }
+        chainNanos = endNanos; // 0 after an untimed item: the next timed one reads the clock
         TraceEvents.executeEnd(w, wq);
         Thread.interrupted(); // an interrupt meant for the item must not leak into the next one
         if (failure != null) {
@@ -390,8 +402,11 @@ final class Worker implements Runnable {
         }
 
         pool.lock.lock();
-        pwq.runTime.record(endNanos - startNanos);
-        pwq.stats[PoolWorkqueue.STAT_CPU_TIME] += cpuUsed;
+        if (timing != 0) {
+            pwq.runTime.record(endNanos - startNanos, timing);
+            pwq.lastRunNanos = endNanos - startNanos;
+            pwq.stats[PoolWorkqueue.STAT_CPU_TIME] += cpuUsed;
+        }
         runningLocked();
         hookDepth = 0;
         clrFlagsLocked(CPU_INTENSIVE);
@@ -411,11 +426,16 @@ final class Worker implements Runnable {
         w.wakeFlushers();
     }
 
-    /** The CPU time to charge an item that ran {@code wallNanos} (see {@code cpuMark}). */
-    private long cpuUsed(long wallNanos) {
+    /**
+     * The CPU time to charge a timed item that ran {@code wallNanos} and counts for {@code items}
+     * (see {@code cpuMark}): a short one is charged its run time for each item it stands for; the
+     * next long one's clock read settles the difference with what the untimed ones really used.
+     */
+    private long cpuUsed(long wallNanos, int items) {
         if (wallNanos < CPU_READ_THRESHOLD_NANOS) {
-            cpuCharged += wallNanos;
-            return wallNanos;
+            long charged = wallNanos * items;
+            cpuCharged += charged;
+            return charged;
         }
         long now = CpuClock.currentThreadCpuTime();
         long used = Math.max(0, now - cpuMark - cpuCharged);

@@ -128,6 +128,7 @@ final class WorkerPool {
             NR_BUSY = MethodHandles.lookup().findVarHandle(WorkerPool.class, "nrBusy", int.class);
             NR_PENDING = MethodHandles.lookup().findVarHandle(WorkerPool.class, "nrPending", int.class);
             WATCHDOG_TS = MethodHandles.lookup().findVarHandle(WorkerPool.class, "watchdogTs", long.class);
+            STARTS = MethodHandles.lookup().findVarHandle(WorkerPool.class, "starts", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -172,6 +173,18 @@ final class WorkerPool {
      * went from empty to non-empty. Written under the lock; volatile for the watchdog.
      */
     volatile long watchdogTs = System.nanoTime();
+    /**
+     * Items started in this pool: written under the lock with release stores, read by the watchdog
+     * without it. An untimed item ({@code Work.timing} 0, see {@link PoolWorkqueue}) starts without
+     * a clock read, so it cannot touch {@code watchdogTs}; the watchdog counts it as progress when
+     * it sees this count move ({@code progressSeen}, {@code progressSeenAt}).
+     */
+    @SuppressWarnings("unused") // accessed through STARTS
+    private volatile long starts;
+    private static final VarHandle STARTS;
+    /** The start count at the watchdog's last check, and when it saw it change; watchdog thread only. */
+    long progressSeen;
+    volatile long progressSeenAt = System.nanoTime();
     /** When the current stall began, 0 if none; confined to the watchdog thread. */
     long stalledSince;
     /** For unbound pools: the number of pool workqueues using it; guarded by the engine's pools lock. */
@@ -386,7 +399,7 @@ final class WorkerPool {
         if (top == null) {
             return;
         }
-        long now = System.nanoTime(); // one clock read for the batch: its items reach the pool now
+        long now = 0; // one clock read for the batch (its items reach the pool now), if one needs it
         Work fifo = null; // reverse the stack into push order
         while (top != null) {
             Work n = top.intakeNext;
@@ -410,18 +423,26 @@ final class WorkerPool {
                     pwq.releaseHeldSlotLocked();
                 }
             } else if (held) {
-                pwq.insertHeldLocked(w, now);
+                now = pwq.insertHeldLocked(w, now);
             } else {
-                pwq.insertLocked(w, now);
+                now = pwq.insertLocked(w, now);
             }
         }
     }
 
     // ---- worklist; pool lock held -----------------------------------------------------------
 
-    /** {@code now}: the current time, read by the caller (it is only used if the worklist is empty). */
-    void insertWorkLocked(Work w, long now) {
+    /**
+     * Appends {@code w} to the worklist. {@code now}: the clock if the caller read it, else 0; it is
+     * needed (and read here if 0) only when the worklist was empty, for the watchdog.
+     *
+     * @return the clock as read, or {@code now}
+     */
+    long insertWorkLocked(Work w, long now) {
         if (worklist.isEmpty()) {
+            if (now == 0) {
+                now = System.nanoTime();
+            }
             setWatchdogTs(now);
         }
         worklist.addLast(w);
@@ -429,6 +450,7 @@ final class WorkerPool {
         if (!kickLocked()) {
             watchLocked();
         }
+        return now;
     }
 
     /**
@@ -455,6 +477,26 @@ final class WorkerPool {
      */
     void setWatchdogTs(long now) {
         WATCHDOG_TS.setRelease(this, now);
+    }
+
+    /** An item starts; lock held. */
+    void startedLocked() {
+        STARTS.setRelease(this, (long) STARTS.get(this) + 1);
+    }
+
+    /** Items started so far (for the watchdog). */
+    long starts() {
+        return starts;
+    }
+
+    /**
+     * The pool's last sign of progress for the watchdog: {@code watchdogTs}, or later, when the
+     * watchdog saw items start that did not touch it (untimed ones; then as of that check).
+     */
+    long lastProgressNanos() {
+        long ts = watchdogTs;
+        long seen = progressSeenAt;
+        return seen - ts > 0 ? seen : ts;
     }
 
     /** {@code kick_pool()}: wakes the first idle worker if more workers are needed. */
@@ -847,7 +889,7 @@ final class WorkerPool {
                 pending.add(s.name() + " (" + s.pwq.wq.name() + ")");
             }
             sb.append("pool ").append(id).append(": ").append(kernelDescription())
-                    .append(" hung=").append(TimeUnit.NANOSECONDS.toSeconds(Math.max(0, now - watchdogTs))).append('s')
+                    .append(" hung=").append(TimeUnit.NANOSECONDS.toSeconds(Math.max(0, now - lastProgressNanos()))).append('s')
                     .append(" workers=").append(workersNow).append(" idle=").append(idleNow)
                     .append(" running=").append(nrRunning).append('\n');
             for (Worker w : busy) {
@@ -876,7 +918,7 @@ final class WorkerPool {
             return new PoolStats(id, isUnbound() ? "unbound" : highpri ? "cpu-highpri" : "cpu", cpu,
                     attrs.nice(), workerCpumask, nrWorkers, nrIdle, nrRunning, worklist.size(), podCpumask,
                     affinityStrict, effectiveNice, placementEnforced,
-                    engine.wallClock(watchdogTs));
+                    engine.wallClock(lastProgressNanos()));
         } finally {
             lock.unlock();
         }

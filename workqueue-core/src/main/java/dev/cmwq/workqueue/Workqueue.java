@@ -423,7 +423,6 @@ public final class Workqueue {
                 }
                 break;
             }
-            long now = System.nanoTime(); // the item's queueing time
             if (!locked) {
                 pool.lock.lock();
             }
@@ -437,7 +436,7 @@ public final class Workqueue {
                         engine.queuedDuringShutdown.incrementAndGet();
                     }
                     TraceEvents.queueWork(work, pwq, reqCpu);
-                    pwq.insertLocked(work, now);
+                    pwq.insertLocked(work, 0); // reads the clock if the item is timed
                 }
             } finally {
                 pool.lock.unlock();

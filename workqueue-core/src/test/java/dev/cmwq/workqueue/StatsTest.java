@@ -192,6 +192,107 @@ class StatsTest {
         assertThat(l.meanNanos()).isEqualTo(l.totalNanos() / l.count());
     }
 
+    // ---- sampled timing ---------------------------------------------------------------------
+
+    /**
+     * Queues no-op items on CPU 0 one at a time (each alone in flight, so each is timed) until the
+     * pool workqueue's last timed run is short: items queued behind others are then sampled.
+     */
+    static PoolWorkqueue warmUntilShort(Workqueue wq) {
+        PoolWorkqueue pwq = wq.cpuPwqs[0];
+        for (int i = 0; i < 100_000; i++) {
+            wq.queueOn(0, new Work("warm-" + i, () -> { }));
+            wq.flush();
+            pwq.pool.lock.lock();
+            try {
+                if (pwq.lastRunNanos < PoolWorkqueue.SHORT_RUN_NANOS) {
+                    return pwq;
+                }
+            } finally {
+                pwq.pool.lock.unlock();
+            }
+        }
+        throw new AssertionError("a no-op item never ran under " + PoolWorkqueue.SHORT_RUN_NANOS + " ns");
+    }
+
+    /** {@code [queue-latency samples, run-time samples]} of {@code pwq}, under its pool lock. */
+    static long[] samples(PoolWorkqueue pwq) {
+        pwq.pool.lock.lock();
+        try {
+            return new long[] {pwq.queueLatency.samples, pwq.runTime.samples};
+        } finally {
+            pwq.pool.lock.unlock();
+        }
+    }
+
+    /**
+     * A backlog of short items: queued behind a blocked one, 160 no-op items are timed one in 16,
+     * and each timed one counts for 16, so the histograms still count every item (and the worker
+     * read the clock for 10 of them, not 160).
+     */
+    @Test
+    void aBacklogOfShortItemsIsTimedOneInSixteenAndEachTimedOneCountsForSixteen() throws Exception {
+        try (Workqueues e = Workqueues.builder().cpus(1).name("sampled").monitorInterval(Duration.ZERO).build()) {
+            Workqueue wq = e.alloc("sampled", 0);
+            PoolWorkqueue pwq = warmUntilShort(wq);
+            long warm = wq.stats().started();
+            assertThat(samples(pwq)).as("the warm-up items, one at a time, are all timed").containsExactly(warm, warm);
+
+            CountDownLatch release = new CountDownLatch(1);
+            CountDownLatch blocked = new CountDownLatch(1);
+            wq.queueOn(0, new Work("blocker", () -> {
+                blocked.countDown();
+                plainWait(release);
+            }));
+            await(blocked);
+            int backlog = 10 * PoolWorkqueue.TIMING_SAMPLE;
+            for (int i = 0; i < backlog; i++) {
+                wq.queueOn(0, new Work("short-" + i, () -> { }));
+            }
+            release.countDown();
+            await().until(() -> wq.stats().completed() == warm + 1 + backlog);
+
+            WorkqueueStats s = wq.stats();
+            assertThat(s.queueLatency().count()).as("every item counted").isEqualTo(s.started()).isEqualTo(warm + 1 + backlog);
+            assertThat(s.runTime().count()).isEqualTo(warm + 1 + backlog);
+            assertThat(samples(pwq)).as("timed: the warm-up, the blocker and one in 16 of the backlog")
+                    .containsExactly(warm + 1 + 10, warm + 1 + 10);
+            assertThat(s.runTime().totalNanos()).as("the blocker's run is in the total").isPositive();
+        }
+    }
+
+    /**
+     * Items that take time are timed one by one even behind others: after an item that ran 2 ms,
+     * 40 items queued behind a blocked one are all timed, each counting once.
+     */
+    @Test
+    void itemsBehindOthersAreTimedOneByOneWhenTheirQueueRunsLongItems() throws Exception {
+        try (Workqueues e = Workqueues.builder().cpus(1).name("timed").monitorInterval(Duration.ZERO).build()) {
+            Workqueue wq = e.alloc("timed", 0);
+            PoolWorkqueue pwq = warmUntilShort(wq);
+            wq.queueOn(0, new Work("long", () -> sleepAtLeast(2 * MS)));
+            wq.flush();
+            long before = wq.stats().started();
+
+            CountDownLatch release = new CountDownLatch(1);
+            CountDownLatch blocked = new CountDownLatch(1);
+            wq.queueOn(0, new Work("blocker", () -> {
+                blocked.countDown();
+                plainWait(release);
+            }));
+            await(blocked);
+            for (int i = 0; i < 40; i++) {
+                wq.queueOn(0, new Work("behind-" + i, () -> { }));
+            }
+            release.countDown();
+            await().until(() -> wq.stats().completed() == before + 41);
+
+            WorkqueueStats s = wq.stats();
+            assertThat(s.queueLatency().count()).isEqualTo(before + 41);
+            assertThat(samples(pwq)).as("every item timed").containsExactly(before + 41, before + 41);
+        }
+    }
+
     // ---- in flight, active, inactive, pending -----------------------------------------------
 
     @ParameterizedTest

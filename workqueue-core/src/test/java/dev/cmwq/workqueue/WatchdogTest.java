@@ -258,6 +258,42 @@ class WatchdogTest {
         }
     }
 
+    /**
+     * Items queued behind others on a queue whose last item ran short are timed one in 16 (see
+     * {@link PoolWorkqueue}); the untimed ones start without a clock read, so they cannot touch the
+     * pool's timestamp. Here 15 untimed items of 60 ms each run back to back (900 ms, above the
+     * 500 ms threshold): the watchdog still sees them start and reports nothing.
+     */
+    @Test
+    void untimedItemsThatKeepStartingAreProgressToo() {
+        try (Workqueues e = builder("wd-untimed").build()) {
+            Recorder rec = new Recorder();
+            e.addWatchdogListener(rec);
+            Workqueue q = e.alloc("untimedq", Set.of(), 0);
+            PoolWorkqueue pwq = StatsTest.warmUntilShort(q);
+            long warm = q.stats().started();
+
+            int n = 2 * PoolWorkqueue.TIMING_SAMPLE + 1; // timed: the first, the 17th and the 33rd
+            CountDownLatch done = new CountDownLatch(n);
+            for (int i = 0; i < n; i++) {
+                q.queueOn(0, new Work("untimed-" + i, () -> {
+                    LockSupport.parkNanos(60_000_000L);
+                    done.countDown();
+                }));
+            }
+            long checks = e.watchdog.checks;
+            await().pollInterval(Duration.ofMillis(20)).until(() -> {
+                assertThat(e.stalledPools()).isEmpty();
+                return done.getCount() == 0;
+            });
+            await().until(() -> q.stats().completed() == warm + n);
+            assertThat(e.watchdog.checks - checks).as("watchdog checks while busy").isGreaterThanOrEqualTo(8);
+            assertThat(StatsTest.samples(pwq)).as("timed: the warm-up and 3 of the %d", n).containsExactly(warm + 3, warm + 3);
+            assertThat(q.stats().queueLatency().count()).isEqualTo(warm + n);
+            assertThat(rec.stalls).isEmpty();
+        }
+    }
+
     // ---- dump on demand -------------------------------------------------------------------------
 
     @Test
