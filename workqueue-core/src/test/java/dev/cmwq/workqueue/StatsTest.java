@@ -215,6 +215,18 @@ class StatsTest {
         throw new AssertionError("a no-op item never ran under " + PoolWorkqueue.SHORT_RUN_NANOS + " ns");
     }
 
+    /** Queues an item on CPU 0 that blocks (without the hook) until the returned latch is released. */
+    private static CountDownLatch blockCpu0(Workqueue wq) {
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch blocked = new CountDownLatch(1);
+        wq.queueOn(0, new Work("blocker", () -> {
+            blocked.countDown();
+            plainWait(release);
+        }));
+        await(blocked);
+        return release;
+    }
+
     /** {@code [queue-latency samples, run-time samples]} of {@code pwq}, under its pool lock. */
     static long[] samples(PoolWorkqueue pwq) {
         pwq.pool.lock.lock();
@@ -238,13 +250,7 @@ class StatsTest {
             long warm = wq.stats().started();
             assertThat(samples(pwq)).as("the warm-up items, one at a time, are all timed").containsExactly(warm, warm);
 
-            CountDownLatch release = new CountDownLatch(1);
-            CountDownLatch blocked = new CountDownLatch(1);
-            wq.queueOn(0, new Work("blocker", () -> {
-                blocked.countDown();
-                plainWait(release);
-            }));
-            await(blocked);
+            CountDownLatch release = blockCpu0(wq);
             int backlog = 10 * PoolWorkqueue.TIMING_SAMPLE;
             for (int i = 0; i < backlog; i++) {
                 wq.queueOn(0, new Work("short-" + i, () -> { }));
@@ -274,13 +280,7 @@ class StatsTest {
             wq.flush();
             long before = wq.stats().started();
 
-            CountDownLatch release = new CountDownLatch(1);
-            CountDownLatch blocked = new CountDownLatch(1);
-            wq.queueOn(0, new Work("blocker", () -> {
-                blocked.countDown();
-                plainWait(release);
-            }));
-            await(blocked);
+            CountDownLatch release = blockCpu0(wq);
             for (int i = 0; i < 40; i++) {
                 wq.queueOn(0, new Work("behind-" + i, () -> { }));
             }
