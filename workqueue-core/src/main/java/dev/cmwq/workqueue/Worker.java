@@ -354,14 +354,16 @@ final class Worker implements Runnable {
         if (!pool.kickLocked()) {
             pool.watchLocked();
         }
+        // Read before PENDING is cleared, as the color: a queueing after that overwrites them.
+        int timing = w.timing; // how many items this one's timings count for; 0: not timed
+        long queuedAt = w.queuedAt;
         w.clearPending();
         pool.startedLocked();
-        int timing = w.timing; // how many items this one's timings count for; 0: not timed
         long startNanos = 0;
         if (timing != 0) {
             startNanos = chainNanos != 0 ? chainNanos : System.nanoTime();
             pool.setWatchdogTs(startNanos);
-            pwq.queueLatency.record(Math.max(0, startNanos - w.queuedAt), timing);
+            pwq.queueLatency.record(Math.max(0, startNanos - queuedAt), timing);
         }
         pool.lock.unlock();
 
