@@ -293,7 +293,20 @@ final class Worker implements Runnable {
             chainNanos = 0;
             do {
                 Work w = pool.worklist.first();
-                if (assignWorkLocked(w)) {
+                if (scheduled.isEmpty()) {
+                    // assign_work() onto an empty scheduled list and process_scheduled_works() at
+                    // once, in one hold of the lock: nobody can see the item on the list between
+                    // the two, so it goes from the worklist straight to execution (two list
+                    // operations fewer per item)
+                    pool.removeWorkLocked(w);
+                    Worker collision = pool.findWorkerExecutingLocked(w);
+                    if (collision != null) {
+                        collision.scheduled.addLast(w);
+                    } else {
+                        processOneWorkLocked(w);
+                        processScheduledWorksLocked(); // items other workers passed on meanwhile
+                    }
+                } else if (assignWorkLocked(w)) {
                     processScheduledWorksLocked();
                 }
             } while (pool.keepWorking() && !replace && (flags & DIE) == 0);
@@ -322,15 +335,18 @@ final class Worker implements Runnable {
     void processScheduledWorksLocked() {
         Work w;
         while ((w = scheduled.first()) != null) {
+            scheduled.remove(w);
             processOneWorkLocked(w);
         }
     }
 
-    /** {@code process_one_work()}: lock held on entry and exit, dropped while the function runs. */
+    /**
+     * {@code process_one_work()} for {@code w}, already off every list: lock held on entry and
+     * exit, dropped while the function runs.
+     */
     private void processOneWorkLocked(Work w) {
         PoolWorkqueue pwq = w.pwq;
         Workqueue wq = pwq.wq;
-        scheduled.remove(w);
         currentWork = w;
         currentPwq = pwq;
         long gen = w.queuedGen; // every queueing so far is served by this execution
@@ -349,9 +365,12 @@ final class Worker implements Runnable {
         if (counted) {
             pool.executing(1); // before the kick: this worker no longer looks at the worklist
         }
+        // The monitor is poked below, after execSeq is published, when it watches for CPU hogs: that
+        // poke (a full fence) also serves the watch for pending items behind this worker.
+        boolean hogWatch = (flags & NOT_RUNNING) == 0 && pool.engine.monitor.watchesHogs();
         // Chains execution for NOT_RUNNING workers (unbound, CPU-intensive); a no-op for a per-CPU
         // pool whose nr_running is at least 1 here, where the monitor may have to watch instead.
-        if (!pool.kickLocked()) {
+        if (!pool.kickLocked() && !hogWatch) {
             pool.watchLocked();
         }
         // Read before PENDING is cleared, as the color: a queueing after that overwrites them.
@@ -378,7 +397,7 @@ final class Worker implements Runnable {
         }
         TraceEvents.executeStart(w, wq);
         EXEC_SEQ.setRelease(this, execSeq + 1); // odd: executing (a release store: see poke())
-        if (!notRunning && pool.engine.monitor.watchesHogs()) {
+        if (hogWatch) {
             pool.engine.monitor.poke(); // after publishing execSeq: Dekker with the monitor's parked
         }
         try {
