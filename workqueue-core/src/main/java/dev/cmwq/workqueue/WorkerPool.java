@@ -439,7 +439,8 @@ final class WorkerPool {
      * @return the clock as read, or {@code now}
      */
     long insertWorkLocked(Work w, long now) {
-        if (worklist.isEmpty()) {
+        boolean wasEmpty = worklist.isEmpty();
+        if (wasEmpty) {
             if (now == 0) {
                 now = System.nanoTime();
             }
@@ -447,7 +448,10 @@ final class WorkerPool {
         }
         worklist.addLast(w);
         NR_PENDING.setRelease(this, worklist.size());
-        if (!kickLocked()) {
+        // The monitor needs a poke only when items start to wait behind a running worker: here,
+        // when the worklist was empty (see watchLocked() for the other transitions). Behind a
+        // non-empty one they already waited, and the monitor parks only after it saw them not wait.
+        if (!kickLocked() && wasEmpty) {
             watchLocked();
         }
         return now;
@@ -455,8 +459,13 @@ final class WorkerPool {
 
     /**
      * Pending items wait behind a running worker of a per-CPU pool: the sleep monitor must watch
-     * whether that worker sleeps. Called wherever either side of the condition becomes true (an
-     * item is inserted, a worker starts an item or runs again), so the monitor can park otherwise.
+     * whether that worker sleeps. Called wherever either side of the condition can become true (an
+     * item is inserted into an empty worklist, a worker starts an item or runs again), so the
+     * monitor can park otherwise: it parks for good only after it saw no pool with both
+     * ({@link SleepMonitor}), and the condition cannot become true again without one of these
+     * transitions, each of which pokes after its store (the poke's fence is the Dekker pair's).
+     * A worker that starts an item while the monitor watches for CPU hogs pokes it anyway, after
+     * it published the execution, and skips this one ({@link Worker}).
      */
     void watchLocked() {
         if (nrRunning > 0 && !worklist.isEmpty() && !isUnbound()) {
