@@ -22,8 +22,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code ctl} is the view's state in one atomic word, as {@code ThreadPoolExecutor}'s: the
  * {@link #SHUTDOWN} bit and the number of accepted tasks not yet finished. A task is accepted by a
  * CAS that refuses once the bit is set, so after shutdown the count only falls, and "terminated"
- * ({@code ctl == SHUTDOWN}) is final. A task is counted out exactly once: its {@code finished}
- * flag is taken by CAS by whichever ends it (its run, a cancel, a failed queueing). The view keeps
+ * ({@code ctl == SHUTDOWN}) is final. A task is counted out exactly once: its {@code state} is
+ * taken to FINISHED by CAS by whichever ends it (its run, a cancel, a failed queueing; see
+ * {@link Task}). The view keeps
  * no set of its tasks: {@link #shutdownNow()} finds them on the workqueue's own lists (under each
  * pool's lock), as the kernel finds a queue's items. The view's monitor carries only the
  * termination wait: whoever takes the count to zero after shutdown, or shuts down with nothing
@@ -35,19 +36,35 @@ final class WorkqueueExecutor extends AbstractExecutorService {
     private final Workqueue wq;
     private final String taskName;
     private final AtomicLong ctl = new AtomicLong();
-    private static final AtomicIntegerFieldUpdater<WorkqueueExecutor.Task> FINISHED =
-            AtomicIntegerFieldUpdater.newUpdater(WorkqueueExecutor.Task.class, "finished");
+    /** Values of {@code Task.state}. */
+    private static final int NEW = 0;
+    private static final int RUNNING = 1;
+    private static final int INTERRUPTING = 2;
+    private static final int FINISHED = 3;
+    private static final AtomicIntegerFieldUpdater<WorkqueueExecutor.Task> STATE =
+            AtomicIntegerFieldUpdater.newUpdater(WorkqueueExecutor.Task.class, "state");
 
     WorkqueueExecutor(Workqueue wq) {
         this.wq = wq;
         this.taskName = "executor-task@" + wq.name();
     }
 
-    /** One task = one work item; remembers its future so cancel can unqueue it. */
+    /**
+     * One task = one work item; remembers its future so cancel can unqueue it.
+     *
+     * <p>{@code state} (through {@link #STATE}) is the task's life: {@link #NEW}, then
+     * {@link #RUNNING} (a release store, {@code lazySet}, by the worker, after it wrote {@code runningOn}), then
+     * {@link #FINISHED}, taken by CAS exactly once by whichever ends it (its run, a cancel, a failed
+     * queueing), which counts it out. {@link #shutdownNow()} interrupts a running task by taking it
+     * from RUNNING to {@link #INTERRUPTING} by CAS, interrupting {@code runningOn} and storing
+     * RUNNING back; the run's end waits out that window, so an interrupt lands only while the task
+     * is still running (and the worker clears a leftover one after the item). No lock per task.
+     */
     private final class Task extends Work {
         final Runnable command;
-        private Thread runningOn; // guarded by the task's monitor
-        volatile int finished; // 0 -> 1 once, through FINISHED
+        /** The worker thread running the command; written before the RUNNING store, read after a CAS from it. */
+        private Thread runningOn;
+        volatile int state; // through STATE
 
         Task(Runnable command) {
             super(taskName);
@@ -56,15 +73,11 @@ final class WorkqueueExecutor extends AbstractExecutorService {
 
         @Override
         protected void run() {
-            synchronized (this) {
-                runningOn = Thread.currentThread();
-            }
+            runningOn = Thread.currentThread();
+            STATE.lazySet(this, RUNNING); // a release store
             try {
                 command.run();
             } finally {
-                synchronized (this) {
-                    runningOn = null; // an interrupt can only land while the command runs
-                }
                 finished(this);
             }
         }
@@ -73,9 +86,13 @@ final class WorkqueueExecutor extends AbstractExecutorService {
             return WorkqueueExecutor.this;
         }
 
-        synchronized void interruptIfRunning() {
-            if (runningOn != null) {
-                runningOn.interrupt();
+        void interruptIfRunning() {
+            if (state == RUNNING && STATE.compareAndSet(this, RUNNING, INTERRUPTING)) {
+                try {
+                    runningOn.interrupt();
+                } finally {
+                    state = RUNNING;
+                }
             }
         }
     }
@@ -139,8 +156,20 @@ final class WorkqueueExecutor extends AbstractExecutorService {
         }
     }
 
+    /** Ends {@code t} (NEW or RUNNING to FINISHED, once) and counts it out. */
     private void finished(Task t) {
-        if (FINISHED.compareAndSet(t, 0, 1) && ctl.decrementAndGet() == SHUTDOWN) {
+        for (;;) {
+            int s = t.state;
+            if (s == FINISHED) {
+                return;
+            }
+            if (s == INTERRUPTING) {
+                Thread.onSpinWait(); // shutdownNow() is interrupting the run: an instant
+            } else if (STATE.compareAndSet(t, s, FINISHED)) {
+                break;
+            }
+        }
+        if (ctl.decrementAndGet() == SHUTDOWN) {
             synchronized (this) {
                 notifyAll();
             }
