@@ -208,6 +208,9 @@ final class WorkerPool {
         this.workerCpumask = affinityStrict ? podCpumask : attrs.cpumask();
         this.key = key;
         this.placementEnforced = engine.placement.enforced() && workerCpumask.intersects(engine.onlineCpus());
+        if (cpu >= 0 && !placementEnforced) {
+            engine.cpuPoolUnpinned = true;
+        }
         this.effectiveNice = attrs.nice();
     }
 
@@ -234,6 +237,9 @@ final class WorkerPool {
         }
         effectiveNice = nice;
         if (affinityError != null) {
+            if (cpu >= 0) {
+                engine.cpuPoolUnpinned = true; // before this thread runs an item (see Workqueues#currentCpu)
+            }
             placementEnforced = false;
             engine.placementProblem("cpus " + workerCpumask.toList(), "workqueue: cannot pin the workers of " + this
                     + " to CPUs " + allowed.toList() + " (" + affinityError + "); they run on any CPU");

@@ -68,6 +68,14 @@ public final class Workqueues implements AutoCloseable {
     private final String name;
     /** Puts worker threads on their CPUs at their nice (native), or only records (fallback). */
     final ThreadPlacement placement;
+    /** The locator is the placement's {@code sched_getcpu}, which for a pinned worker is its pool's CPU. */
+    private final boolean localCpuIsWorkersCpu;
+    /**
+     * Set (once, never cleared) when a per-CPU pool's workers are not pinned to its CPU: offline, or
+     * the affinity call failed. A worker sets it on its own thread before it runs any item, so its
+     * own queueings see it ({@link #currentCpu()} then looks the worker up again). Volatile.
+     */
+    volatile boolean cpuPoolUnpinned;
     /** The CPU pods of the affinity scopes. */
     final CpuTopology topology;
     final AffinityScope defaultAffinityScope;
@@ -144,6 +152,7 @@ public final class Workqueues implements AutoCloseable {
         this.powerEfficient = b.powerEfficient;
         this.cpuLocator = b.cpuLocator != null ? b.cpuLocator
                 : placement.enforced() ? placement::currentCpu : CpuLocator.perThread();
+        this.localCpuIsWorkersCpu = b.cpuLocator == null && placement.enforced();
         this.name = b.name;
         this.monitor = new SleepMonitor(this, b.monitorInterval.toNanos(), b.cpuIntensiveThreshold.toNanos());
         this.cpuAccounting = b.cpuAccounting;
@@ -474,9 +483,14 @@ public final class Workqueues implements AutoCloseable {
 
     /** The CPU whose pool a bound item queued by the caller goes to. */
     int currentCpu() {
-        Worker w = Worker.CURRENT.get();
-        if (w != null && w.pool.engine == this && w.pool.cpu >= 0) {
-            return w.pool.cpu;
+        // A worker of a per-CPU pool queues to its own pool. Where every per-CPU pool's workers are
+        // pinned to their CPU and the locator is sched_getcpu, that is the CPU it runs on, so the
+        // thread-local lookup (a few percent of a queueing) is needed only otherwise.
+        if (!localCpuIsWorkersCpu || cpuPoolUnpinned) {
+            Worker w = Worker.CURRENT.get();
+            if (w != null && w.pool.engine == this && w.pool.cpu >= 0) {
+                return w.pool.cpu;
+            }
         }
         int c = cpuLocator.currentCpu();
         return c < 0 ? 0 : c % cpus;

@@ -149,6 +149,28 @@ class NativePlacementEngineTest {
     }
 
     @Test
+    void anItemQueuedByABoundWorkerGoesToThatWorkersPool() throws Exception {
+        // A pinned worker's CPU is its pool's CPU: its queueings take sched_getcpu's answer.
+        try (Workqueues e = engine("native-chain")) {
+            Workqueue wq = e.systemWq();
+            for (int cpu = 0; cpu < 2; cpu++) {
+                CompletableFuture<Seen> second = new CompletableFuture<>();
+                Work follow = new Work("follow-up", () -> {
+                    try {
+                        second.complete(self());
+                    } catch (Throwable t) {
+                        second.completeExceptionally(t);
+                    }
+                });
+                wq.queueOn(cpu, new Work("first", () -> wq.queue(follow)));
+                Seen s = second.get(60, TimeUnit.SECONDS);
+                assertThat(s.thread()).startsWith("kworker/" + cpu + ":");
+                assertThat(s.cpu()).isEqualTo(cpu);
+            }
+        }
+    }
+
+    @Test
     void unboundWorkersTakeTheCpumaskAndNiceAlsoAfterAChangeAtRunTime() throws Exception {
         try (Workqueues e = engine("native-unbound")) {
             Workqueue wq = e.alloc("placed", EnumSet.of(WqFlag.UNBOUND), 0, new WorkqueueAttrs(5, CpuMask.of(1)));
