@@ -81,7 +81,7 @@ public final class ThroughputProbe {
         Consumer<Runnable> submit;
         switch (backend) {
             case "bound", "unbound", "executor" -> {
-                engine = Workqueues.builder().name("probe").build();
+                engine = Workqueues.builder().name("probe").cpuAccounting(!Boolean.getBoolean("probe.noCpuAccounting")).build();
                 Workqueue wq;
                 if (backend.equals("unbound")) {
                     WorkqueueAttrs attrs = queueCpus.equals("-") ? WorkqueueAttrs.defaults()
