@@ -47,15 +47,20 @@ class NativePlacementEngineTest {
         return Workqueues.builder().name(name).build();
     }
 
-    private static Seen probeOn(Workqueue wq, int cpu) throws Exception {
-        CompletableFuture<Seen> f = new CompletableFuture<>();
-        Work w = new Work("probe", () -> {
+    /** An item that completes {@code f} with what its worker saw of itself. */
+    private static Work seeing(String name, CompletableFuture<Seen> f) {
+        return new Work(name, () -> {
             try {
                 f.complete(self());
             } catch (Throwable t) {
                 f.completeExceptionally(t);
             }
         });
+    }
+
+    private static Seen probeOn(Workqueue wq, int cpu) throws Exception {
+        CompletableFuture<Seen> f = new CompletableFuture<>();
+        Work w = seeing("probe", f);
         if (cpu < 0) {
             wq.queue(w);
         } else {
@@ -155,13 +160,7 @@ class NativePlacementEngineTest {
             Workqueue wq = e.systemWq();
             for (int cpu = 0; cpu < 2; cpu++) {
                 CompletableFuture<Seen> second = new CompletableFuture<>();
-                Work follow = new Work("follow-up", () -> {
-                    try {
-                        second.complete(self());
-                    } catch (Throwable t) {
-                        second.completeExceptionally(t);
-                    }
-                });
+                Work follow = seeing("follow-up", second);
                 wq.queueOn(cpu, new Work("first", () -> wq.queue(follow)));
                 Seen s = second.get(60, TimeUnit.SECONDS);
                 assertThat(s.thread()).startsWith("kworker/" + cpu + ":");
