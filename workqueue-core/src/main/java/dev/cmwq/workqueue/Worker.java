@@ -293,21 +293,15 @@ final class Worker implements Runnable {
             chainNanos = 0;
             do {
                 Work w = pool.worklist.first();
-                if (scheduled.isEmpty()) {
-                    // assign_work() onto an empty scheduled list and process_scheduled_works() at
-                    // once, in one hold of the lock: nobody can see the item on the list between
-                    // the two, so it goes from the worklist straight to execution (two list
-                    // operations fewer per item)
-                    pool.removeWorkLocked(w);
-                    Worker collision = pool.findWorkerExecutingLocked(w);
-                    if (collision != null) {
-                        collision.scheduled.addLast(w);
-                    } else {
+                // Onto an empty scheduled list, assign_work() and process_scheduled_works() run in
+                // one hold of the lock: nobody could see the item on the list in between, so it
+                // goes from the worklist straight to execution (two list operations fewer per item).
+                boolean direct = scheduled.isEmpty();
+                if (assignWorkLocked(w, direct)) {
+                    if (direct) {
                         processOneWorkLocked(w);
-                        processScheduledWorksLocked(); // items other workers passed on meanwhile
                     }
-                } else if (assignWorkLocked(w)) {
-                    processScheduledWorksLocked();
+                    processScheduledWorksLocked(); // (after a direct one: items passed on meanwhile)
                 }
             } while (pool.keepWorking() && !replace && (flags & DIE) == 0);
             idleSince = chainNanos; // the last item's end: if the worker now idles, it idles since then
@@ -322,13 +316,23 @@ final class Worker implements Runnable {
      * of the pool is executing it, to that worker's list so the item never runs concurrently.
      */
     boolean assignWorkLocked(Work w) {
+        return assignWorkLocked(w, false);
+    }
+
+    /**
+     * {@link #assignWorkLocked(Work)}; with {@code direct}, an item that is this worker's to run is
+     * left off its scheduled list, for the caller to process at once.
+     */
+    private boolean assignWorkLocked(Work w, boolean direct) {
         pool.removeWorkLocked(w);
         Worker collision = pool.findWorkerExecutingLocked(w);
         if (collision != null) {
             collision.scheduled.addLast(w);
             return false;
         }
-        scheduled.addLast(w);
+        if (!direct) {
+            scheduled.addLast(w);
+        }
         return true;
     }
 
