@@ -1,9 +1,8 @@
 package dev.cmwq.workqueue.bench;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -68,24 +67,15 @@ public class ThroughputBenchmark {
         private final AtomicLong completed = new AtomicLong();
         private long submitted; // only the producer thread
         private volatile long wakeAt = Long.MAX_VALUE;
-        private volatile Thread waiter;
-        private static final VarHandle WAITER;
-
-        static {
-            try {
-                WAITER = MethodHandles.lookup().findVarHandle(Producer.class, "waiter", Thread.class);
-            } catch (ReflectiveOperationException e) {
-                throw new ExceptionInInitializerError(e);
-            }
-        }
+        private final AtomicReference<Thread> waiter = new AtomicReference<>();
 
         /** The no-op item: counts itself completed. Shared by this producer's items. */
         final Runnable item = this::done;
 
         private void done() {
             if (completed.incrementAndGet() >= wakeAt) {
-                Thread w = waiter;
-                if (w != null && WAITER.compareAndSet(this, w, null)) {
+                Thread w = waiter.get();
+                if (w != null && waiter.compareAndSet(w, null)) {
                     LockSupport.unpark(w);
                 }
             }
@@ -108,18 +98,21 @@ public class ThroughputBenchmark {
             Thread me = Thread.currentThread();
             wakeAt = target;
             try {
-                // waiter, then completed (volatile write, then volatile read): Dekker with done(),
-                // which takes the waiter to unpark it; it is set again before each park
-                while ((waiter = me) != null && completed.get() < target) {
+                for (;;) {
+                    // waiter, then completed (volatile write, then volatile read): Dekker with
+                    // done(), which takes the waiter to unpark it; so it is set again each round
+                    waiter.set(me);
+                    if (completed.get() >= target) {
+                        return true;
+                    }
                     if (System.nanoTime() - deadline > 0) {
                         return false;
                     }
                     LockSupport.parkNanos(this, 1_000_000);
                 }
-                return true;
             } finally {
                 wakeAt = Long.MAX_VALUE;
-                waiter = null;
+                waiter.set(null);
             }
         }
 
