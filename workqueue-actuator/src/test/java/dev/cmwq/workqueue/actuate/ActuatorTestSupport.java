@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.awaitility.Awaitility;
@@ -37,6 +38,18 @@ final class ActuatorTestSupport {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
     private ActuatorTestSupport() {
+    }
+
+    /** Keeps the items' arithmetic from being optimised away. */
+    private static final AtomicLong SINK = new AtomicLong();
+
+    /** Some real CPU work (milliseconds), so that CPU accounting and the run-time histograms have something to count. */
+    static void burn() {
+        long x = 17;
+        for (int i = 0; i < 2_000_000; i++) {
+            x = x * 6364136223846793005L + 1442695040888963407L ^ (x >>> 29);
+        }
+        SINK.addAndGet(x);
     }
 
     static ConditionFactory await() {

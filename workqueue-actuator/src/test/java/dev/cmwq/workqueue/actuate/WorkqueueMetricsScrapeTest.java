@@ -2,6 +2,7 @@ package dev.cmwq.workqueue.actuate;
 
 import static dev.cmwq.workqueue.actuate.ActuatorTestSupport.await;
 import static dev.cmwq.workqueue.actuate.ActuatorTestSupport.awaitLatch;
+import static dev.cmwq.workqueue.actuate.ActuatorTestSupport.burn;
 import static dev.cmwq.workqueue.actuate.ActuatorTestSupport.holdUntilReleased;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -18,7 +19,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
@@ -53,18 +53,6 @@ class WorkqueueMetricsScrapeTest {
 
     @Autowired
     MeterRegistry registry;
-
-    /** Keeps the items' arithmetic from being optimised away. */
-    static final AtomicLong SINK = new AtomicLong();
-
-    /** Some real CPU work, so that CPU accounting has something to count. */
-    static void burn() {
-        long x = 17;
-        for (int i = 0; i < 2_000_000; i++) {
-            x = x * 6364136223846793005L + 1442695040888963407L ^ (x >>> 29);
-        }
-        SINK.addAndGet(x);
-    }
 
     /** Queues {@code n} items on {@code wq}, every {@code failEvery}-th of them throws; returns how many throw. */
     static int runItems(Workqueue wq, int n, int failEvery) {

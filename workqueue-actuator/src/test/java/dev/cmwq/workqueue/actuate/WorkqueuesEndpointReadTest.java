@@ -197,10 +197,10 @@ class WorkqueuesEndpointReadTest extends EndpointHttpSupport {
         Workqueue wb = wq("writeback");
         // Histogram counts are exact only for items timed one by one: a backlog queued while the
         // queue's last timed item ran under 10 us is timed one in 16 (the engine's sampled timing,
-        // whose counts are estimates). Items of 50 us, after one of 50 us, are all timed, whatever
-        // ran on this shared queue before.
+        // whose counts are estimates). Items that burn CPU for milliseconds, after one such item,
+        // are all timed, whatever ran on this shared queue before.
         long completedBefore = wb.stats().completed();
-        assertThat(wb.queue(new Work("stat-warm", () -> busyFor(50_000)))).isTrue();
+        assertThat(wb.queue(new Work("stat-warm", ActuatorTestSupport::burn))).isTrue();
         await().atMost(LIMIT).until(() -> wb.stats().completed() > completedBefore && wb.stats().inFlight() == 0);
         Map<String, Object> before = map(map(get(BASE).json().get("workqueues")).get("writeback"));
         long total0 = num(map(before.get("stats")).get("total"));
@@ -213,12 +213,12 @@ class WorkqueuesEndpointReadTest extends EndpointHttpSupport {
         int items = 12;
         for (int i = 0; i < items; i++) {
             assertThat(wb.queue(new Work("stat-" + i, () -> {
-                busyFor(50_000);
+                ActuatorTestSupport.burn();
                 ran.incrementAndGet();
             }))).isTrue();
         }
         assertThat(wb.queue(new Work("stat-fails", () -> {
-            busyFor(50_000);
+            ActuatorTestSupport.burn();
             throw new IllegalStateException("this item fails on purpose (statistics test)");
         }))).isTrue();
 
@@ -240,14 +240,6 @@ class WorkqueuesEndpointReadTest extends EndpointHttpSupport {
         assertThat(num(map(map(one.get("stats")).get("queue_latency")).get("count"))).isGreaterThanOrEqualTo(runCount0 + items + 1);
         assertThat(normalizeNumbers(map(map(get(BASE).json().get("workqueues")).get("writeback")).get("stats")))
                 .isEqualTo(expectedStats(wb.stats()));
-    }
-
-    /** Simulated work: keeps the CPU busy for {@code nanos} (an item's run time, not a wait). */
-    private static void busyFor(long nanos) {
-        long start = System.nanoTime();
-        while (System.nanoTime() - start < nanos) {
-            Thread.onSpinWait();
-        }
     }
 
     @Test
