@@ -483,6 +483,81 @@ class ExecutorViewTest {
     }
 
     /**
+     * The view counts a task on the CPU its producer runs on (one count per CPU, so that producers
+     * on different CPUs do not share one word). Termination still waits for every task, whichever
+     * CPU counted it, and the waiter wakes when the last one ends.
+     */
+    @Test
+    void tasksCountedOnDifferentCpusAllHoldOffTermination() throws Exception {
+        ThreadLocal<Integer> cpu = ThreadLocal.withInitial(() -> 0); // each submitter says which CPU it is on
+        try (Workqueues e = Workqueues.builder().cpus(4).name("ev-cpus").cpuLocator(() -> cpu.get()).build()) {
+            ExecutorService ex = e.alloc("ev-cpus", 0).asExecutor();
+            List<CountDownLatch> release = new ArrayList<>();
+            List<Future<?>> tasks = new ArrayList<>();
+            CountDownLatch started = new CountDownLatch(4);
+            try {
+                for (int c = 0; c < 4; c++) {
+                    CountDownLatch mine = new CountDownLatch(1);
+                    release.add(mine);
+                    tasks.add(onCpu(cpu, c, () -> ex.submit(() -> {
+                        started.countDown();
+                        blockOn(mine);
+                    })));
+                }
+                awaitLatch(started);
+                ex.shutdown();
+                assertThat(ex.toString()).contains("4 tasks left");
+                assertThatThrownBy(() -> onCpu(cpu, 3, () -> ex.submit(() -> 1)))
+                        .hasCauseInstanceOf(RejectedExecutionException.class);
+                AtomicReference<Boolean> awaited = new AtomicReference<>();
+                Thread waiter = new Thread(() -> {
+                    try {
+                        awaited.set(ex.awaitTermination(30, SECONDS));
+                    } catch (InterruptedException ie) {
+                        awaited.set(false);
+                    }
+                }, "test-termination-waiter");
+                waiter.start();
+                for (int c = 0; c < 3; c++) {
+                    release.get(c).countDown();
+                    tasks.get(c).get(30, SECONDS); // (its future completes just before the view counts it out)
+                    String left = "(shut down, " + (3 - c) + " tasks left)";
+                    await().untilAsserted(() -> assertThat(ex.toString()).contains(left));
+                    assertThat(ex.isTerminated()).as("the task counted on CPU 3 still runs").isFalse();
+                }
+                assertThat(waiter.isAlive()).as("still waiting for the task counted on CPU 3").isTrue();
+                release.get(3).countDown();
+                tasks.get(3).get(30, SECONDS);
+                waiter.join(30_000);
+                assertThat(awaited.get()).as("awaitTermination woke when the last task ended").isTrue();
+                assertThat(ex.isTerminated()).isTrue();
+            } finally {
+                release.forEach(CountDownLatch::countDown);
+            }
+        }
+    }
+
+    /** Runs {@code action} on a fresh thread that claims to be on {@code c}; its failure is the cause. */
+    private static <T> T onCpu(ThreadLocal<Integer> cpu, int c, Callable<T> action) throws Exception {
+        AtomicReference<T> result = new AtomicReference<>();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread t = new Thread(() -> {
+            cpu.set(c);
+            try {
+                result.set(action.call());
+            } catch (Throwable x) {
+                failure.set(x);
+            }
+        }, "test-on-cpu-" + c);
+        t.start();
+        t.join(30_000);
+        if (failure.get() != null) {
+            throw new ExecutionException(failure.get());
+        }
+        return result.get();
+    }
+
+    /**
      * Tasks handed to {@code execute} while another thread calls {@code shutdownNow}: each accepted
      * task (execute did not throw) either runs or is returned by shutdownNow, and the view terminates.
      */
