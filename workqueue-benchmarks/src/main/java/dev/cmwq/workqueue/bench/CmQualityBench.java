@@ -71,8 +71,6 @@ public final class CmQualityBench {
     static final long BLOCK_NANOS = 20_000_000L;
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
     private static final MemoryMXBean MEMORY = ManagementFactory.getMemoryMXBean();
-    private static final com.sun.management.OperatingSystemMXBean OS =
-            (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
     private CmQualityBench() {
     }
@@ -233,9 +231,9 @@ public final class CmQualityBench {
     }
 
     private static double cpuOver(long nanos) throws InterruptedException {
-        long c0 = OS.getProcessCpuTime();
+        long c0 = ProcessCpu.nanos();
         Thread.sleep(nanos / 1_000_000, (int) (nanos % 1_000_000));
-        return (OS.getProcessCpuTime() - c0) / 1e6;
+        return (ProcessCpu.nanos() - c0) / 1e6;
     }
 
     // ---- (c) idle queues -----------------------------------------------------------------------

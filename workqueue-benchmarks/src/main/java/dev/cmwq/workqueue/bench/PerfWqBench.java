@@ -105,8 +105,6 @@ public final class PerfWqBench {
     }
 
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
-    private static final com.sun.management.OperatingSystemMXBean OS =
-            (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
     private PerfWqBench() {
     }
@@ -188,7 +186,7 @@ public final class PerfWqBench {
         int peak;
         double avg;
         try {
-            cpu0 = OS.getProcessCpuTime();
+            cpu0 = ProcessCpu.nanos();
             t0 = System.nanoTime();
             load.start();
             fg = foreground(mb);
@@ -199,7 +197,7 @@ public final class PerfWqBench {
             load.stop();
             t1 = System.nanoTime();
             items = load.items();
-            cpu1 = OS.getProcessCpuTime();
+            cpu1 = ProcessCpu.nanos();
             peak = THREADS.getPeakThreadCount();
             avg = sampler.finish();
         } finally {

@@ -113,7 +113,7 @@ public final class ThroughputProbe {
                     ps.add(new ProducerThread("producer-" + i, submit, pin));
                 }
                 long t0 = System.nanoTime();
-                long cpu0 = processCpuNanos();
+                long cpu0 = ProcessCpu.nanos();
                 ps.forEach(Thread::start);
                 Thread.sleep(TimeUnit.SECONDS.toMillis(seconds)); // the measured interval, not a wait for a condition
                 ps.forEach(p -> p.stop = true);
@@ -121,7 +121,7 @@ public final class ThroughputProbe {
                     t.join();
                 }
                 long elapsed = System.nanoTime() - t0;
-                long cpu = processCpuNanos() - cpu0;
+                long cpu = ProcessCpu.nanos() - cpu0;
                 long n = ps.stream().mapToLong(p -> p.window.completed()).sum();
                 String pinned = ps.get(0).pinError;
                 System.out.printf("round %d: %.2f M items/s, %.2f CPUs, %.0f ns of CPU per item%s%n", r,
@@ -149,11 +149,5 @@ public final class ThroughputProbe {
 
     private static String arg(String[] args, int i, String dflt) {
         return args.length > i && !args[i].equals("-") ? args[i] : dflt;
-    }
-
-    /** The process's CPU time (all threads, the JIT and GC included). */
-    static long processCpuNanos() {
-        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
-                .getOperatingSystemMXBean()).getProcessCpuTime();
     }
 }
