@@ -30,7 +30,12 @@ import java.util.concurrent.locks.ReentrantLock;
  *     and blocking kind (sleep, lock, socket read), on a 1-CPU engine: item A records t0 right
  *     before it blocks for 20 ms, item B queued behind it on the same bound queue records its start;</li>
  * <li>CPU used by an idle engine against a JVM without one, over the same time;</li>
- * <li>threads and heap per idle workqueue.</li>
+ * <li>threads and heap per idle workqueue;</li>
+ * <li>threads kept per model once many queues have each run a few items and gone idle: the engine
+ *     (the perf-wq backends {@code cmwq} with a MEM_RECLAIM rescuer per queue, {@code cmwq-plain}
+ *     without) against the legacy per-queue models ({@code legacy-mt}: a pool of one thread per
+ *     CPU per queue, {@code legacy-st}: one thread per queue) and the shared {@code cached} and
+ *     {@code virtual} executors, all as {@link PerfWqBackend} makes them.</li>
  * </ol>
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp workqueue-benchmarks/target/benchmarks.jar \
@@ -65,7 +70,18 @@ public final class CmQualityBench {
         }
     }
 
-    public record Report(List<Latency> latencies, Idle idle, Queues queues) {
+    /** Threads and heap that {@code model} keeps for {@code queues} queues that each ran {@code itemsPerQueue} items. */
+    public record UsedQueues(String model, int queues, int itemsPerQueue, int threadsAdded, long heapAdded) {
+        public double threadsPerQueue() {
+            return (double) threadsAdded / queues;
+        }
+
+        public double bytesPerQueue() {
+            return (double) heapAdded / queues;
+        }
+    }
+
+    public record Report(List<Latency> latencies, Idle idle, Queues queues, List<UsedQueues> used) {
     }
 
     static final long BLOCK_NANOS = 20_000_000L;
@@ -102,7 +118,14 @@ public final class CmQualityBench {
         out.printf(Locale.ROOT, "%d idle queues: threads %d -> %d, heap %d -> %d bytes; %d MEM_RECLAIM queues added %d threads%n",
                 q.queues(), q.threadsBefore(), q.threadsAfter(), q.heapBefore(), q.heapAfter(), q.reclaimQueues(),
                 q.reclaimThreadsAdded());
-        return new Report(lat, idle, q);
+        List<UsedQueues> used = new ArrayList<>();
+        for (String model : PerfWqBackend.DEFAULTS) {
+            UsedQueues u = usedQueues(model, queues);
+            out.printf(Locale.ROOT, "%d queues of %s, each ran %d items, now idle: %d threads added, %.0f bytes of heap per queue%n",
+                    u.queues(), u.model(), u.itemsPerQueue(), u.threadsAdded(), u.bytesPerQueue());
+            used.add(u);
+        }
+        return new Report(lat, idle, q, used);
     }
 
     // ---- (a) latency ---------------------------------------------------------------------------
@@ -262,6 +285,44 @@ public final class CmQualityBench {
         }
     }
 
+    // ---- (d) queues that ran items, per model ----------------------------------------------------
+
+    /**
+     * Makes {@code n} queues of {@code model}, queues one no-op item per CPU on each (for the legacy
+     * multi-threaded model, one per thread it would keep), waits until all have run and the threads
+     * have settled, and counts the live threads and the heap added since before the queues were made.
+     */
+    static UsedQueues usedQueues(String model, int n) throws Exception {
+        int cpus = Runtime.getRuntime().availableProcessors();
+        List<Integer> ids = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            ids.add(i);
+        }
+        settle();
+        long heap0 = heapUsed();
+        int threads0 = THREADS.getThreadCount();
+        try (PerfWqBackend backend = PerfWqBackend.create(model, cpus, ids)) {
+            CountDownLatch ran = new CountDownLatch(n * cpus);
+            for (int id : ids) {
+                for (int k = 0; k < cpus; k++) {
+                    backend.start(id, new Runnable() { // a distinct item each (a work item is queued once at a time)
+                        @Override
+                        public void run() {
+                            ran.countDown();
+                        }
+                    });
+                }
+            }
+            if (!ran.await(60, TimeUnit.SECONDS)) {
+                throw new IllegalStateException(model + ": " + ran.getCount() + " of " + n * cpus + " items did not run in 60 s");
+            }
+            Thread.sleep(200); // let finished workers reach their idle state
+            long heap1 = heapUsed();
+            int threads1 = THREADS.getThreadCount();
+            return new UsedQueues(model, n, cpus, threads1 - threads0, heap1 - heap0);
+        }
+    }
+
     private static long heapUsed() throws InterruptedException {
         for (int i = 0; i < 3; i++) {
             System.gc();
@@ -292,6 +353,16 @@ public final class CmQualityBench {
         sb.append(String.format(Locale.ROOT, "| heap per queue (bytes, after GC) | %.0f |%n", q.bytesPerQueue()));
         sb.append(String.format(Locale.ROOT, "| threads added by %d MEM_RECLAIM queues (rescuers) | %d |%n", q.reclaimQueues(),
                 q.reclaimThreadsAdded()));
+        if (!r.used().isEmpty()) {
+            UsedQueues u0 = r.used().get(0);
+            sb.append(String.format(Locale.ROOT, "%n%d queues that each ran %d no-op items, now idle (the perf-wq backends)%n%n",
+                    u0.queues(), u0.itemsPerQueue()));
+            sb.append("| model | threads added | threads per queue | heap per queue (bytes, after GC) |\n|---|---:|---:|---:|\n");
+            for (UsedQueues u : r.used()) {
+                sb.append(String.format(Locale.ROOT, "| %s | %d | %.3f | %.0f |%n", u.model(), u.threadsAdded(), u.threadsPerQueue(),
+                        u.bytesPerQueue()));
+            }
+        }
         return sb.toString();
     }
 }

@@ -76,7 +76,15 @@ class PerfWqAndCmQualitySmokeTest {
         assertThat(r.queues().queues()).isEqualTo(100);
         assertThat(r.queues().bytesPerQueue()).isPositive();
         assertThat(r.queues().reclaimThreadsAdded()).isPositive();
+        assertThat(r.used()).extracting(CmQualityBench.UsedQueues::model).containsExactlyElementsOf(PerfWqBackend.DEFAULTS);
+        int perQueueThread = used(r, "legacy-st").threadsAdded();
+        assertThat(perQueueThread).as("legacy-st keeps a thread per queue").isGreaterThanOrEqualTo(100);
+        assertThat(used(r, "cmwq-plain").threadsAdded()).as("the engine's shared pools").isLessThan(perQueueThread);
         assertThat(table).contains("| blocking | detection |", "| sleep | explicit hook |", "| socket | sampled monitor |",
-                "idle CPU", "threads per queue");
+                "idle CPU", "threads per queue", "| model | threads added |", "| legacy-mt |");
+    }
+
+    private static CmQualityBench.UsedQueues used(CmQualityBench.Report r, String model) {
+        return r.used().stream().filter(u -> u.model().equals(model)).findFirst().orElseThrow();
     }
 }
