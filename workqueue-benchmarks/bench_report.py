@@ -5,6 +5,7 @@
 
 Throughput (ThroughputBenchmark): backend x producers, ops/s +- error, % of ForkJoinPool's.
 Hot path (HotPathBenchmark): backend x cpuAccounting, ops/s +- error.
+Tracepoints (TracepointBenchmark): backend x JFR recording of the four events off/on, ops/s +- error.
 Latency (LatencyBenchmark): backend x load, queue-to-start p50 / p99 / p99.9 and samples.
 CpuLookupBenchmark, if present: ns/op per method.
 """
@@ -81,6 +82,20 @@ def main(path):
             b, s = r["params"]["backend"], num(r["primaryMetric"]["score"])
             pct = f"{100 * s / off[b]:.0f} %" if off.get(b) and s is not None else "n/a"
             out.append(f"| {b} | {r['params'].get('cpuAccounting')} | {score_err(r['primaryMetric'])} | {pct} |")
+        out.append("")
+
+    tp = [r for r in runs if bench_of(r)[0] == "TracepointBenchmark"]
+    if tp:
+        unit = tp[0]["primaryMetric"]["scoreUnit"]
+        out.append("### Hot-path extras: the tracepoints (JFR events) recorded\n")
+        out.append(f"| backend | JFR recording of the cmwq events | {unit} | % of no recording |")
+        out.append("|---|---|---:|---:|")
+        off = {r["params"]["backend"]: num(r["primaryMetric"]["score"]) for r in tp
+               if r["params"].get("recording") == "off"}
+        for r in sorted(tp, key=lambda r: (order(r["params"]["backend"]), r["params"].get("recording") != "off")):
+            b, s = r["params"]["backend"], num(r["primaryMetric"]["score"])
+            pct = f"{100 * s / off[b]:.0f} %" if off.get(b) and s is not None else "n/a"
+            out.append(f"| {b} | {r['params'].get('recording')} | {score_err(r['primaryMetric'])} | {pct} |")
         out.append("")
 
     lat = [r for r in runs if bench_of(r)[0] == "LatencyBenchmark"]

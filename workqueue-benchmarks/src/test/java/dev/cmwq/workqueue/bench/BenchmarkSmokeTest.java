@@ -57,4 +57,11 @@ class BenchmarkSmokeTest {
         // {bound, unbound} x cpuAccounting {true, false}
         assertThat(smoke(HotPathBenchmark.class, 100)).hasSize(4);
     }
+
+    @Test
+    void tracepointBenchmarkRuns() throws Exception {
+        // {bound, unbound} x recording {off, on}; the recorded trials read their events back
+        assertThat(smoke(TracepointBenchmark.class, 200)).hasSize(4);
+        assertThat(TracepointBenchmark.lastExecuteStartsRead).as("execute_start events recorded").isPositive();
+    }
 }
