@@ -44,6 +44,21 @@ def bench_of(r):
     return cls, method
 
 
+def on_off_table(rows, title, param, label, base, base_label, first):
+    """backend x one parameter's values, ops/s +- error and % of the base value's score per backend."""
+    if not rows:
+        return []
+    unit = rows[0]["primaryMetric"]["scoreUnit"]
+    out = [f"### {title}\n", f"| backend | {label} | {unit} | % of {base_label} |", "|---|---|---:|---:|"]
+    base_score = {r["params"]["backend"]: num(r["primaryMetric"]["score"]) for r in rows if r["params"].get(param) == base}
+    for r in sorted(rows, key=lambda r: (order(r["params"]["backend"]), r["params"].get(param) != first)):
+        b, s = r["params"]["backend"], num(r["primaryMetric"]["score"])
+        pct = f"{100 * s / base_score[b]:.0f} %" if base_score.get(b) and s is not None else "n/a"
+        out.append(f"| {b} | {r['params'].get(param)} | {score_err(r['primaryMetric'])} | {pct} |")
+    out.append("")
+    return out
+
+
 def main(path):
     with open(path) as f:
         runs = json.load(f)
@@ -70,33 +85,12 @@ def main(path):
             out.append(f"| {r['params']['backend']} | {t} | {score_err(r['primaryMetric'])} | {pct} | {below} |")
         out.append("")
 
-    hot = [r for r in runs if bench_of(r)[0] == "HotPathBenchmark"]
-    if hot:
-        unit = hot[0]["primaryMetric"]["scoreUnit"]
-        out.append("### Hot-path extras: CPU accounting (no JFR recording active)\n")
-        out.append(f"| backend | cpuAccounting | {unit} | % of accounting off |")
-        out.append("|---|---|---:|---:|")
-        off = {r["params"]["backend"]: num(r["primaryMetric"]["score"]) for r in hot
-               if r["params"].get("cpuAccounting") == "false"}
-        for r in sorted(hot, key=lambda r: (order(r["params"]["backend"]), r["params"].get("cpuAccounting") != "true")):
-            b, s = r["params"]["backend"], num(r["primaryMetric"]["score"])
-            pct = f"{100 * s / off[b]:.0f} %" if off.get(b) and s is not None else "n/a"
-            out.append(f"| {b} | {r['params'].get('cpuAccounting')} | {score_err(r['primaryMetric'])} | {pct} |")
-        out.append("")
-
-    tp = [r for r in runs if bench_of(r)[0] == "TracepointBenchmark"]
-    if tp:
-        unit = tp[0]["primaryMetric"]["scoreUnit"]
-        out.append("### Hot-path extras: the tracepoints (JFR events) recorded\n")
-        out.append(f"| backend | JFR recording of the cmwq events | {unit} | % of no recording |")
-        out.append("|---|---|---:|---:|")
-        off = {r["params"]["backend"]: num(r["primaryMetric"]["score"]) for r in tp
-               if r["params"].get("recording") == "off"}
-        for r in sorted(tp, key=lambda r: (order(r["params"]["backend"]), r["params"].get("recording") != "off")):
-            b, s = r["params"]["backend"], num(r["primaryMetric"]["score"])
-            pct = f"{100 * s / off[b]:.0f} %" if off.get(b) and s is not None else "n/a"
-            out.append(f"| {b} | {r['params'].get('recording')} | {score_err(r['primaryMetric'])} | {pct} |")
-        out.append("")
+    out += on_off_table([r for r in runs if bench_of(r)[0] == "HotPathBenchmark"],
+                        "Hot-path extras: CPU accounting (no JFR recording active)",
+                        "cpuAccounting", "cpuAccounting", base="false", base_label="accounting off", first="true")
+    out += on_off_table([r for r in runs if bench_of(r)[0] == "TracepointBenchmark"],
+                        "Hot-path extras: the tracepoints (JFR events) recorded",
+                        "recording", "JFR recording of the cmwq events", base="off", base_label="no recording", first="off")
 
     lat = [r for r in runs if bench_of(r)[0] == "LatencyBenchmark"]
     if lat:
