@@ -16,8 +16,10 @@ import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
@@ -290,7 +292,8 @@ public final class CmQualityBench {
     /**
      * Makes {@code n} queues of {@code model}, queues one no-op item per CPU on each (for the legacy
      * multi-threaded model, one per thread it would keep), waits until all have run and the threads
-     * have settled, and counts the live threads and the heap added since before the queues were made.
+     * have settled, and counts the live threads that were not alive before the queues were made (so
+     * that a thread of an earlier model still exiting does not count), and the heap added.
      */
     static UsedQueues usedQueues(String model, int n) throws Exception {
         int cpus = Runtime.getRuntime().availableProcessors();
@@ -300,7 +303,10 @@ public final class CmQualityBench {
         }
         settle();
         long heap0 = heapUsed();
-        int threads0 = THREADS.getThreadCount();
+        Set<Long> before = new HashSet<>();
+        for (long id : THREADS.getAllThreadIds()) {
+            before.add(id);
+        }
         try (PerfWqBackend backend = PerfWqBackend.create(model, cpus, ids)) {
             CountDownLatch ran = new CountDownLatch(n * cpus);
             for (int id : ids) {
@@ -318,8 +324,13 @@ public final class CmQualityBench {
             }
             Thread.sleep(200); // let finished workers reach their idle state
             long heap1 = heapUsed();
-            int threads1 = THREADS.getThreadCount();
-            return new UsedQueues(model, n, cpus, threads1 - threads0, heap1 - heap0);
+            int added = 0;
+            for (long id : THREADS.getAllThreadIds()) { // thread ids are never reused
+                if (!before.contains(id)) {
+                    added++;
+                }
+            }
+            return new UsedQueues(model, n, cpus, added, heap1 - heap0);
         }
     }
 
