@@ -13,7 +13,7 @@ import json
 import math
 import sys
 
-BACKENDS = ["cmwq-bound", "cmwq-unbound", "cmwq-executor", "fjp-common", "tpe-fixed", "virtual"]
+BACKENDS = ["cmwq-bound", "cmwq-unbound", "cmwq-unbound-cpu-strict", "cmwq-executor", "fjp-common", "tpe-fixed", "virtual"]
 
 
 def order(name):

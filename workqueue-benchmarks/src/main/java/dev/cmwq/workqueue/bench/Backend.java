@@ -1,10 +1,13 @@
 package dev.cmwq.workqueue.bench;
 
+import dev.cmwq.workqueue.AffinityScope;
 import dev.cmwq.workqueue.Work;
 import dev.cmwq.workqueue.Workqueue;
+import dev.cmwq.workqueue.WorkqueueAttrs;
 import dev.cmwq.workqueue.Workqueues;
 import dev.cmwq.workqueue.WqFlag;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
@@ -14,7 +17,9 @@ import java.util.concurrent.TimeUnit;
  * The executors the engine is measured against, behind one "submit this Runnable" call. The
  * cmwq backends queue a fresh {@link Work} per submission (a {@code Work} is one kernel work item:
  * queueing the same one while it is pending is absorbed), except {@code cmwq-executor}, which goes
- * through {@link Workqueue#asExecutor()} on a bound queue.
+ * through {@link Workqueue#asExecutor()} on a bound queue. {@code cmwq-unbound-cpu-strict} is an
+ * unbound queue with the affinity scope {@code cpu} and {@code affinity_strict}: a pool per CPU,
+ * its workers confined to that CPU, an item going to the pool of the CPU that queued it.
  */
 abstract class Backend implements AutoCloseable {
     abstract void submit(Runnable task);
@@ -28,13 +33,15 @@ abstract class Backend implements AutoCloseable {
 
     static Backend create(String name, boolean cpuAccounting) {
         return switch (name) {
-            case "cmwq-bound" -> new Cmwq(false, cpuAccounting);
-            case "cmwq-unbound" -> new Cmwq(true, cpuAccounting);
-            case "cmwq-executor" -> new Jdk(new Cmwq(false, cpuAccounting).executor(), true);
+            case "cmwq-bound" -> new Cmwq(false, false, cpuAccounting);
+            case "cmwq-unbound" -> new Cmwq(true, false, cpuAccounting);
+            case "cmwq-unbound-cpu-strict" -> new Cmwq(true, true, cpuAccounting);
+            case "cmwq-executor" -> new Jdk(new Cmwq(false, false, cpuAccounting).executor(), true);
             case "fjp-common" -> new Jdk(ForkJoinPool.commonPool(), false);
             case "tpe-fixed" -> new Jdk(Executors.newFixedThreadPool(Runtime.getRuntime().availableProcessors()), true);
             case "virtual" -> new Jdk(Executors.newVirtualThreadPerTaskExecutor(), true);
-            default -> throw new IllegalArgumentException("unknown backend: " + name);
+            default -> throw new IllegalArgumentException("backend '" + name + "' unknown; allowed: cmwq-bound, cmwq-unbound, "
+                    + "cmwq-unbound-cpu-strict, cmwq-executor, fjp-common, tpe-fixed, virtual");
         };
     }
 
@@ -57,9 +64,14 @@ abstract class Backend implements AutoCloseable {
         final Workqueues engine;
         final Workqueue wq;
 
-        Cmwq(boolean unbound, boolean cpuAccounting) {
+        Cmwq(boolean unbound, boolean cpuScopeStrict, boolean cpuAccounting) {
             engine = Workqueues.builder().name("bench").cpuAccounting(cpuAccounting).build();
-            wq = unbound ? engine.alloc("bench-unbound", 0, WqFlag.UNBOUND) : engine.alloc("bench-bound", 0);
+            if (cpuScopeStrict) {
+                WorkqueueAttrs attrs = WorkqueueAttrs.defaults().withAffinityScope(AffinityScope.CPU).withAffinityStrict(true);
+                wq = engine.alloc("bench-unbound-cpu-strict", Set.of(WqFlag.UNBOUND), 0, attrs);
+            } else {
+                wq = unbound ? engine.alloc("bench-unbound", 0, WqFlag.UNBOUND) : engine.alloc("bench-bound", 0);
+            }
         }
 
         @Override

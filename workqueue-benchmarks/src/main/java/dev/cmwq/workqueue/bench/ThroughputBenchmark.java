@@ -21,8 +21,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Tiny-item throughput: queue and run a no-op item, from 1 and from 4 producer threads, on the
- * engine (bound queue, unbound queue, bound queue through {@code asExecutor()}) and on the JDK's
- * executors. One op = one item submitted; each producer holds at most {@link #WINDOW} items in
+ * engine (bound queue, unbound queue, unbound queue with a strict pool per CPU, bound queue
+ * through {@code asExecutor()}; see {@link Backend}) and on the JDK's executors. One op = one item submitted; each producer holds at most {@link #WINDOW} items in
  * flight (see {@link Producer}), so in a steady state the rate is the rate at which items complete, not just the rate at which they are enqueued. Each iteration ends
  * by waiting for every producer's window to drain.
  */
@@ -37,7 +37,7 @@ public class ThroughputBenchmark {
 
     @State(Scope.Benchmark)
     public static class Executor {
-        @Param({"cmwq-bound", "cmwq-unbound", "cmwq-executor", "fjp-common", "tpe-fixed", "virtual"})
+        @Param({"cmwq-bound", "cmwq-unbound", "cmwq-unbound-cpu-strict", "cmwq-executor", "fjp-common", "tpe-fixed", "virtual"})
         public String backend;
 
         Backend impl;

@@ -1,5 +1,6 @@
 package dev.cmwq.workqueue.bench;
 
+import dev.cmwq.workqueue.AffinityScope;
 import dev.cmwq.workqueue.CpuMask;
 import dev.cmwq.workqueue.PoolStats;
 import dev.cmwq.workqueue.ThreadPlacement;
@@ -32,6 +33,10 @@ import java.util.function.Consumer;
  * backend: {@code bound}, {@code unbound}, {@code executor} (bound queue's executor view) or
  * {@code tpe} (fixed pool, one thread per CPU); CPU lists as in sysfs ({@code 0}, {@code 0-1});
  * {@code -} for none. Pinning needs {@code workqueue-native} and native access.
+ * {@code -Dprobe.affinityScope=cpu} (or {@code smt}, {@code cache}, {@code numa}, {@code system})
+ * gives the unbound queue that affinity scope, {@code -Dprobe.affinityStrict=true} confines its
+ * workers to their pod ({@code affinity_strict}); {@code -Dprobe.noCpuAccounting=true} turns the
+ * engine's CPU accounting off.
  */
 public final class ThroughputProbe {
     private ThroughputProbe() {
@@ -86,6 +91,13 @@ public final class ThroughputProbe {
                 if (backend.equals("unbound")) {
                     WorkqueueAttrs attrs = queueCpus.equals("-") ? WorkqueueAttrs.defaults()
                             : WorkqueueAttrs.defaults().withCpumask(CpuMask.parseList(queueCpus));
+                    String scope = System.getProperty("probe.affinityScope");
+                    if (scope != null) {
+                        attrs = attrs.withAffinityScope(AffinityScope.parse(scope));
+                    }
+                    if (Boolean.getBoolean("probe.affinityStrict")) {
+                        attrs = attrs.withAffinityStrict(true);
+                    }
                     wq = engine.alloc("probe-unbound", Set.of(WqFlag.UNBOUND), 0, attrs);
                 } else {
                     wq = engine.alloc("probe-bound", 0);

@@ -38,8 +38,8 @@ class BenchmarkSmokeTest {
 
     @Test
     void throughputBenchmarkRuns() throws Exception {
-        // 6 backends x {1, 4} producers
-        assertThat(smoke(ThroughputBenchmark.class, 100)).hasSize(12);
+        // 7 backends x {1, 4} producers
+        assertThat(smoke(ThroughputBenchmark.class, 100)).hasSize(14);
     }
 
     @Test
