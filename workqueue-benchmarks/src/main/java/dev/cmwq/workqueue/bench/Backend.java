@@ -12,6 +12,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 /**
  * The executors the engine is measured against, behind one "submit this Runnable" call. The
@@ -33,10 +34,11 @@ abstract class Backend implements AutoCloseable {
 
     static Backend create(String name, boolean cpuAccounting) {
         return switch (name) {
-            case "cmwq-bound" -> new Cmwq(false, false, cpuAccounting);
-            case "cmwq-unbound" -> new Cmwq(true, false, cpuAccounting);
-            case "cmwq-unbound-cpu-strict" -> new Cmwq(true, true, cpuAccounting);
-            case "cmwq-executor" -> new Jdk(new Cmwq(false, false, cpuAccounting).executor(), true);
+            case "cmwq-bound" -> new Cmwq(cpuAccounting, e -> e.alloc("bench-bound", 0));
+            case "cmwq-unbound" -> new Cmwq(cpuAccounting, e -> e.alloc("bench-unbound", 0, WqFlag.UNBOUND));
+            case "cmwq-unbound-cpu-strict" -> new Cmwq(cpuAccounting, e -> e.alloc("bench-unbound-cpu-strict",
+                    Set.of(WqFlag.UNBOUND), 0, WorkqueueAttrs.defaults().withAffinityScope(AffinityScope.CPU).withAffinityStrict(true)));
+            case "cmwq-executor" -> new Jdk(new Cmwq(cpuAccounting, e -> e.alloc("bench-bound", 0)).executor(), true);
             case "fjp-common" -> new Jdk(ForkJoinPool.commonPool(), false);
             case "tpe-fixed" -> new Jdk(Executors.newFixedThreadPool(Runtime.getRuntime().availableProcessors()), true);
             case "virtual" -> new Jdk(Executors.newVirtualThreadPerTaskExecutor(), true);
@@ -64,14 +66,10 @@ abstract class Backend implements AutoCloseable {
         final Workqueues engine;
         final Workqueue wq;
 
-        Cmwq(boolean unbound, boolean cpuScopeStrict, boolean cpuAccounting) {
+        /** An engine built with the defaults but {@code cpuAccounting}, and the queue {@code alloc} makes on it. */
+        Cmwq(boolean cpuAccounting, Function<Workqueues, Workqueue> alloc) {
             engine = Workqueues.builder().name("bench").cpuAccounting(cpuAccounting).build();
-            if (cpuScopeStrict) {
-                WorkqueueAttrs attrs = WorkqueueAttrs.defaults().withAffinityScope(AffinityScope.CPU).withAffinityStrict(true);
-                wq = engine.alloc("bench-unbound-cpu-strict", Set.of(WqFlag.UNBOUND), 0, attrs);
-            } else {
-                wq = unbound ? engine.alloc("bench-unbound", 0, WqFlag.UNBOUND) : engine.alloc("bench-bound", 0);
-            }
+            wq = alloc.apply(engine);
         }
 
         @Override
