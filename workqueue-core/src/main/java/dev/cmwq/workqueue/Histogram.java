@@ -11,12 +11,17 @@ package dev.cmwq.workqueue;
  * one counts for the untimed ones around it. {@code count} and {@code sum} are then estimates;
  * {@code samples} is the number of values actually measured.
  *
- * <p>Not thread-safe: each instance belongs to one pool workqueue and is guarded by its pool's lock.
+ * <p>The buckets (2 KB) are allocated with the first value: a bound queue has a pool workqueue per
+ * CPU, and on a machine with many CPUs most of them never run an item of a given queue.
+ *
+ * <p>Not thread-safe: each instance belongs to one pool workqueue and is guarded by its pool's lock
+ * (or, for a snapshot's sums, by its maker).
  */
 final class Histogram {
     static final int BUCKETS = 248;
 
-    final long[] counts = new long[BUCKETS];
+    /** The count per bucket; null until a value is recorded or added. */
+    long[] counts;
     long count;
     long samples;
     long sum;
@@ -31,7 +36,11 @@ final class Histogram {
         if (v < 0) {
             v = 0;
         }
-        counts[index(v)] += items;
+        long[] c = counts;
+        if (c == null) {
+            c = counts = new long[BUCKETS];
+        }
+        c[index(v)] += items;
         count += items;
         samples++;
         sum += v * items;
@@ -62,8 +71,14 @@ final class Histogram {
 
     /** Adds {@code other} into this one (for snapshots). */
     void add(Histogram other) {
-        for (int i = 0; i < BUCKETS; i++) {
-            counts[i] += other.counts[i];
+        long[] o = other.counts;
+        if (o != null) {
+            if (counts == null) {
+                counts = new long[BUCKETS];
+            }
+            for (int i = 0; i < BUCKETS; i++) {
+                counts[i] += o[i];
+            }
         }
         count += other.count;
         samples += other.samples;
@@ -77,7 +92,7 @@ final class Histogram {
 
     private long percentile(double p) {
         if (count == 0) {
-            return 0;
+            return 0; // (counts may be null only then)
         }
         long rank = (long) Math.ceil(p * count);
         long seen = 0;

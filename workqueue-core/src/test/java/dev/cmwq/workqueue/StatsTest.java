@@ -399,6 +399,32 @@ class StatsTest {
         assertWithin(s.p99Nanos(), 990, 1000);
     }
 
+    @Test
+    void histogramAllocatesItsBucketsWithTheFirstValueAndSumsAcrossEmptyOnes() {
+        Histogram empty = new Histogram();
+        assertThat(empty.counts).as("no buckets before a value").isNull();
+        assertThat(empty.snapshot()).isEqualTo(LatencySnapshot.EMPTY);
+
+        Histogram h = new Histogram();
+        for (long v = 1; v <= 1000; v++) {
+            h.record(v);
+        }
+        assertThat(h.counts).hasSize(Histogram.BUCKETS);
+
+        // a snapshot's sum: empty pool workqueues (most CPUs of a bound queue) before and after one with values
+        Histogram sum = new Histogram();
+        sum.add(empty);
+        assertThat(sum.counts).as("adding an empty histogram allocates nothing").isNull();
+        sum.add(h);
+        sum.add(new Histogram());
+        assertThat(sum.snapshot()).isEqualTo(h.snapshot());
+        sum.add(h);
+        LatencySnapshot twice = sum.snapshot();
+        assertThat(twice.count()).isEqualTo(2000);
+        assertThat(twice.p50Nanos()).isEqualTo(h.snapshot().p50Nanos());
+        assertThat(twice.p99Nanos()).isEqualTo(h.snapshot().p99Nanos());
+    }
+
     private static void assertWithin(long reported, long truth, long max) {
         assertThat(reported).as("percentile of true value %d", truth).isGreaterThanOrEqualTo(truth)
                 .isLessThanOrEqualTo(Math.min(max, truth + truth / 4 + 1));
