@@ -32,7 +32,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *     and blocking kind (sleep, lock, socket read), on a 1-CPU engine: item A records t0 right
  *     before it blocks for 20 ms, item B queued behind it on the same bound queue records its start;</li>
  * <li>CPU used by an idle engine against a JVM without one, over the same time;</li>
- * <li>threads and heap per idle workqueue;</li>
+ * <li>threads and heap per idle workqueue, and the heap per idle bound and unbound queue on engines
+ *     told they have more CPUs ({@code Workqueues.Builder.cpus}: a bound queue has a pool
+ *     workqueue per CPU);</li>
  * <li>threads kept per model once many queues have each run a few items and gone idle: the engine
  *     (the perf-wq backends {@code cmwq} with a MEM_RECLAIM rescuer per queue, {@code cmwq-plain}
  *     without) against the legacy per-queue models ({@code legacy-mt}: a pool of one thread per
@@ -83,7 +85,11 @@ public final class CmQualityBench {
         }
     }
 
-    public record Report(List<Latency> latencies, Idle idle, Queues queues, List<UsedQueues> used) {
+    /** Heap per idle queue on an engine of {@code engineCpus} CPUs. */
+    public record QueueHeap(int engineCpus, int queues, double boundBytesPerQueue, double unboundBytesPerQueue) {
+    }
+
+    public record Report(List<Latency> latencies, Idle idle, Queues queues, List<QueueHeap> heapByCpus, List<UsedQueues> used) {
     }
 
     static final long BLOCK_NANOS = 20_000_000L;
@@ -120,6 +126,13 @@ public final class CmQualityBench {
         out.printf(Locale.ROOT, "%d idle queues: threads %d -> %d, heap %d -> %d bytes; %d MEM_RECLAIM queues added %d threads%n",
                 q.queues(), q.threadsBefore(), q.threadsAfter(), q.heapBefore(), q.heapAfter(), q.reclaimQueues(),
                 q.reclaimThreadsAdded());
+        List<QueueHeap> heapByCpus = new ArrayList<>();
+        for (int cpus : new int[] {Runtime.getRuntime().availableProcessors(), 8, 64}) {
+            QueueHeap h = queueHeap(cpus, queues);
+            out.printf(Locale.ROOT, "%d-CPU engine: %.0f bytes of heap per idle bound queue, %.0f per unbound%n", h.engineCpus(),
+                    h.boundBytesPerQueue(), h.unboundBytesPerQueue());
+            heapByCpus.add(h);
+        }
         List<UsedQueues> used = new ArrayList<>();
         for (String model : PerfWqBackend.DEFAULTS) {
             UsedQueues u = usedQueues(model, queues);
@@ -127,7 +140,7 @@ public final class CmQualityBench {
                     u.queues(), u.model(), u.itemsPerQueue(), u.threadsAdded(), u.bytesPerQueue());
             used.add(u);
         }
-        return new Report(lat, idle, q, used);
+        return new Report(lat, idle, q, heapByCpus, used);
     }
 
     // ---- (a) latency ---------------------------------------------------------------------------
@@ -287,6 +300,23 @@ public final class CmQualityBench {
         }
     }
 
+    /** Heap per idle queue, bound and unbound, {@code n} of each, on an engine of {@code cpus} CPUs. */
+    static QueueHeap queueHeap(int cpus, int n) throws Exception {
+        double[] perQueue = new double[2];
+        for (int k = 0; k < 2; k++) {
+            try (Workqueues engine = Workqueues.builder().cpus(cpus).name("cmq-heap").build()) {
+                long heap0 = heapUsed();
+                List<Workqueue> qs = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    qs.add(k == 0 ? engine.alloc("heap-" + i, 0) : engine.alloc("heap-" + i, 0, WqFlag.UNBOUND));
+                }
+                perQueue[k] = (double) (heapUsed() - heap0) / qs.size();
+                engine.shutdown(Duration.ofSeconds(5));
+            }
+        }
+        return new QueueHeap(cpus, n, perQueue[0], perQueue[1]);
+    }
+
     // ---- (d) queues that ran items, per model ----------------------------------------------------
 
     /**
@@ -364,6 +394,13 @@ public final class CmQualityBench {
         sb.append(String.format(Locale.ROOT, "| heap per queue (bytes, after GC) | %.0f |%n", q.bytesPerQueue()));
         sb.append(String.format(Locale.ROOT, "| threads added by %d MEM_RECLAIM queues (rescuers) | %d |%n", q.reclaimQueues(),
                 q.reclaimThreadsAdded()));
+        if (!r.heapByCpus().isEmpty()) {
+            sb.append(String.format(Locale.ROOT, "%n| engine CPUs | heap per idle bound queue (bytes) | per idle unbound queue (bytes) |%n|---:|---:|---:|%n"));
+            for (QueueHeap h : r.heapByCpus()) {
+                sb.append(String.format(Locale.ROOT, "| %d | %.0f | %.0f |%n", h.engineCpus(), h.boundBytesPerQueue(),
+                        h.unboundBytesPerQueue()));
+            }
+        }
         if (!r.used().isEmpty()) {
             UsedQueues u0 = r.used().get(0);
             sb.append(String.format(Locale.ROOT, "%n%d queues that each ran %d no-op items, now idle (the perf-wq backends)%n%n",

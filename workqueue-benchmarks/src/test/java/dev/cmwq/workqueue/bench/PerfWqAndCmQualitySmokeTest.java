@@ -76,12 +76,16 @@ class PerfWqAndCmQualitySmokeTest {
         assertThat(r.queues().queues()).isEqualTo(100);
         assertThat(r.queues().bytesPerQueue()).isPositive();
         assertThat(r.queues().reclaimThreadsAdded()).isPositive();
+        assertThat(r.heapByCpus()).extracting(CmQualityBench.QueueHeap::engineCpus).endsWith(8, 64);
+        for (CmQualityBench.QueueHeap h : r.heapByCpus()) {
+            assertThat(h.boundBytesPerQueue()).as("%d CPUs", h.engineCpus()).isPositive();
+        }
         assertThat(r.used()).extracting(CmQualityBench.UsedQueues::model).containsExactlyElementsOf(PerfWqBackend.DEFAULTS);
         int perQueueThread = used(r, "legacy-st").threadsAdded();
         assertThat(perQueueThread).as("legacy-st keeps a thread per queue").isGreaterThanOrEqualTo(100);
         assertThat(used(r, "cmwq-plain").threadsAdded()).as("the engine's shared pools").isLessThan(perQueueThread);
         assertThat(table).contains("| blocking | detection |", "| sleep | explicit hook |", "| socket | sampled monitor |",
-                "idle CPU", "threads per queue", "| model | threads added |", "| legacy-mt |");
+                "idle CPU", "threads per queue", "| model | threads added |", "| legacy-mt |", "| engine CPUs |");
     }
 
     private static CmQualityBench.UsedQueues used(CmQualityBench.Report r, String model) {
