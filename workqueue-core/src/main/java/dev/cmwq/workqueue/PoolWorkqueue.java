@@ -130,7 +130,7 @@ final class PoolWorkqueue {
      */
     private long enterLocked(Work w, long now) {
         w.pwq = this;
-        w.color = workColor;
+        w.color = (byte) workColor;
         if (nrInFlightTotal == 0 || lastRunNanos >= SHORT_RUN_NANOS) {
             w.timing = 1;
         } else if (timingSkip > 0) {
@@ -138,7 +138,7 @@ final class PoolWorkqueue {
             w.timing = 0;
         } else {
             timingSkip = TIMING_SAMPLE - 1;
-            w.timing = TIMING_SAMPLE;
+            w.timing = (byte) TIMING_SAMPLE;
         }
         if (w.timing != 0 && now == 0) {
             now = System.nanoTime();

@@ -27,13 +27,17 @@ import java.util.function.Consumer;
  *       whose list holds the item ({@code list.pool}).</li>
  *   <li>{@code pwq}: volatile; written by the PENDING owner, before it pushes the item on the
  *       target pool's intake or under the target pool's lock.</li>
- *   <li>{@code intakeNext}, {@code bounced}: see their comments.</li>
+ *   <li>{@code next} while the item is on a pool's intake, {@code bounced}: see their comments.</li>
  *   <li>{@code lastPool}, {@code runner}: volatile; written under the worker's pool lock.</li>
  *   <li>Generations, for {@link #flush()}: {@code queuedGen} is bumped by the PENDING owner;
  *       {@code startedGen} is set by the worker before it clears PENDING, {@code doneGen} after the
  *       function returns, {@code cancelledGen} by a canceller that removed a pending queueing.
  *       All volatile; a flusher of generation g is released when g is done, or was cancelled
- *       before it started.</li>
+ *       before it started. They are {@code int}s compared modulo 2<sup>32</sup>, as the kernel
+ *       compares jiffies ({@code a - b > 0}, never {@code a > b}), so an item may be queued any
+ *       number of times; the comparisons hold while the generations compared are less than
+ *       2<sup>31</sup> apart, which only 2<sup>31</sup> cancelled queueings in a row, with no
+ *       execution between them, could break.</li>
  * </ul>
  */
 public class Work {
@@ -57,11 +61,11 @@ public class Work {
     static {
         try {
             STATE = MethodHandles.lookup().findVarHandle(Work.class, "state", int.class);
-            QUEUED_GEN = MethodHandles.lookup().findVarHandle(Work.class, "queuedGen", long.class);
+            QUEUED_GEN = MethodHandles.lookup().findVarHandle(Work.class, "queuedGen", int.class);
             PWQ = MethodHandles.lookup().findVarHandle(Work.class, "pwq", PoolWorkqueue.class);
             RUNNER = MethodHandles.lookup().findVarHandle(Work.class, "runner", Worker.class);
             LAST_POOL = MethodHandles.lookup().findVarHandle(Work.class, "lastPool", WorkerPool.class);
-            STARTED_GEN = MethodHandles.lookup().findVarHandle(Work.class, "startedGen", long.class);
+            STARTED_GEN = MethodHandles.lookup().findVarHandle(Work.class, "startedGen", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -72,9 +76,16 @@ public class Work {
 
     // Guarded by the lock of the pool whose list holds this item.
     Work prev;
+    /**
+     * The next item on its list; or, while the item is on a pool's intake stack (where it is on no
+     * list), the next older item there: written by the pushing producer before its CAS publishes
+     * the item, read by the lock holder that took the stack ({@link WorkerPool#drainIntakeLocked}),
+     * which then links the item into a list or clears it.
+     */
     Work next;
     WorkList list;
-    int color;
+    /** The flush color it was queued with, 0 to {@code WORK_NR_COLORS - 1}. */
+    byte color;
     /**
      * When it reached its pool (queued under the pool lock, or taken in from the intake by the
      * lock holder, which reads the clock once per batch), for the queue-to-start latency; only if
@@ -88,13 +99,7 @@ public class Work {
      * 0 if it is not timed ({@code queuedAt} is then not set, and its worker reads no clock for
      * it). Set when it joins its pool workqueue; guarded by the pool lock.
      */
-    int timing;
-    /**
-     * The next older item on a pool's intake stack: written by the pushing producer before its CAS
-     * publishes the item, read and cleared by the lock holder that took the stack
-     * ({@link WorkerPool#drainIntakeLocked}).
-     */
-    Work intakeNext;
+    byte timing;
     /**
      * Set by a drain that found the item's pool workqueue released: the item is on no list, and
      * its producer (which still owns PENDING) queues it again. Guarded by the pool's lock.
@@ -111,10 +116,10 @@ public class Work {
     volatile WorkerPool lastPool;
     volatile Worker runner;
 
-    volatile long queuedGen;
-    volatile long startedGen;
-    volatile long doneGen;
-    volatile long cancelledGen;
+    volatile int queuedGen;
+    volatile int startedGen;
+    volatile int doneGen;
+    volatile int cancelledGen;
     private volatile WaitRoom waitRoom;
 
     private final String name;
@@ -199,7 +204,7 @@ public class Work {
      *                               max_active 1) pool workqueue the item is pending on
      */
     public boolean flush() {
-        long target = queuedGen;
+        int target = queuedGen;
         if (flushed(target)) {
             return false;
         }
@@ -277,7 +282,7 @@ public class Work {
 
     /** Waits for the execution running now, if any (not for a pending one). */
     final void flushRunning() {
-        long target = startedGen;
+        int target = startedGen;
         if (runner == null || flushed(target)) {
             return;
         }
@@ -285,8 +290,8 @@ public class Work {
     }
 
     /** True when generation {@code g} has run to completion or was cancelled before starting. */
-    final boolean flushed(long g) {
-        return doneGen >= g || (g > startedGen && g <= cancelledGen);
+    final boolean flushed(int g) {
+        return doneGen - g >= 0 || (g - startedGen > 0 && cancelledGen - g >= 0);
     }
 
     private void checkOwnFunction(String what) {
@@ -312,7 +317,7 @@ public class Work {
         }
     }
 
-    private void awaitGeneration(long g) {
+    private void awaitGeneration(int g) {
         WaitRoom room = waitRoom();
         boolean interrupted = false;
         // The engine's own waits count as sleeping, as the kernel's schedule() does.
@@ -353,7 +358,7 @@ public class Work {
 
     static {
         try {
-            DONE_GEN = MethodHandles.lookup().findVarHandle(Work.class, "doneGen", long.class);
+            DONE_GEN = MethodHandles.lookup().findVarHandle(Work.class, "doneGen", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -363,11 +368,11 @@ public class Work {
      * Records that generation {@code g} finished. Only ever raises {@code doneGen}: an item run on
      * two workqueues at once (which the kernel allows) may finish its older run last.
      */
-    final void markDone(long g) {
-        long d;
+    final void markDone(int g) {
+        int d;
         do {
             d = doneGen;
-            if (d >= g) {
+            if (d - g >= 0) {
                 return;
             }
         } while (!DONE_GEN.weakCompareAndSet(this, d, g));
@@ -429,7 +434,7 @@ public class Work {
      * (no fence each), because PENDING is cleared by a CAS right after, which orders them for a
      * flusher or queuer that sees PENDING cleared; the pool lock orders them for everyone else.
      */
-    final void startedByLocked(Worker worker, long gen) {
+    final void startedByLocked(Worker worker, int gen) {
         RUNNER.setRelease(this, worker);
         LAST_POOL.setRelease(this, worker.pool);
         STARTED_GEN.setRelease(this, gen);

@@ -353,7 +353,7 @@ final class Worker implements Runnable {
         Workqueue wq = pwq.wq;
         currentWork = w;
         currentPwq = pwq;
-        long gen = w.queuedGen; // every queueing so far is served by this execution
+        int gen = w.queuedGen; // every queueing so far is served by this execution
         w.startedByLocked(this, gen);
         // The flush color this execution was queued with: once PENDING is cleared the item may be
         // queued again, which overwrites w.color (the kernel saves work data the same way).

@@ -46,7 +46,7 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>The intake</h2>
  * Queueing does not need the lock: {@link Workqueue#queue} pushes the item on {@code intake}, a
- * lock-free stack (Treiber; linked through {@link Work#intakeNext}), and the thread that holds the
+ * lock-free stack (Treiber; linked through {@link Work#next}, which an item on no list does not use), and the thread that holds the
  * lock moves it to its pool workqueue, which is {@code __queue_work()}'s locked tail
  * ({@link PoolWorkqueue#insertLocked}). The protocol that makes the lock's holders see every item
  * as if it had been inserted when it was pushed:
@@ -368,7 +368,7 @@ final class WorkerPool {
         Work top;
         do {
             top = intake;
-            w.intakeNext = top;
+            w.next = top; // the item is on no list while its producer owns PENDING and pushes
         } while (!INTAKE.weakCompareAndSet(this, top, w)); // volatile: the first half of both Dekker pairs
         if (top != null) {
             return; // the push that made it non-empty is still to be drained, with this one
@@ -408,15 +408,15 @@ final class WorkerPool {
         long now = 0; // one clock read for the batch (its items reach the pool now), if one needs it
         Work fifo = null; // reverse the stack into push order
         while (top != null) {
-            Work n = top.intakeNext;
-            top.intakeNext = fifo;
+            Work n = top.next;
+            top.next = fifo;
             fifo = top;
             top = n;
         }
         while (fifo != null) {
             Work w = fifo;
-            fifo = w.intakeNext;
-            w.intakeNext = null;
+            fifo = w.next;
+            w.next = null; // before insertion links it (or for a bounced item, which stays on no list)
             PoolWorkqueue pwq = w.pwq;
             boolean held = w.slotHeld;
             w.slotHeld = false;

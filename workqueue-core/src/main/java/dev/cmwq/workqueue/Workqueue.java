@@ -386,7 +386,7 @@ public final class Workqueue {
                 // push does not: a teardown or shutdown that began, or the pwq's release. Each of
                 // those writes its flag before it inspects the pool under its lock, which drains
                 // the intake; so either it finds the item, or we see the flag here.
-                long gen = work.queuedGen;
+                int gen = work.queuedGen;
                 work.setPwqForPush(pwq);
                 TraceEvents.queueWork(work, pwq, reqCpu);
                 TestHooks.beforeIntakePush(work);
@@ -410,7 +410,7 @@ public final class Workqueue {
                             }
                             return;
                         }
-                        if (work.startedGen >= gen || work.cancelledGen >= gen || work.list == null) {
+                        if (work.startedGen - gen >= 0 || work.cancelledGen - gen >= 0 || work.list == null) {
                             return; // it started, or a canceller took it: it was accepted after all
                         }
                         work.pwq.cancelLocked(work); // refused: it must not run (nor be waited for)

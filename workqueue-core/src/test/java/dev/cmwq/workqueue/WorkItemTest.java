@@ -194,6 +194,61 @@ class WorkItemTest {
         }
     }
 
+    /**
+     * The generations are ints compared modulo 2^32: an item queued more than Integer.MAX_VALUE
+     * times still flushes right. Here the generations start just below the wrap, so the running
+     * execution is generation MAX_VALUE and the queueing made while it runs is MIN_VALUE; a plain
+     * {@code >=} would take the first run's end for the second's and let the flusher go early.
+     */
+    @Test
+    void flushAndCancelAcrossTheGenerationWrap() {
+        try (Workqueues e = engine(1)) {
+            Workqueue wq = e.alloc("q", 0);
+            MultiRun m = new MultiRun("m", 2);
+            setGenerations(m.work, Integer.MAX_VALUE - 1);
+            assertThat(m.work.flush()).as("nothing to wait for").isFalse();
+
+            assertThat(wq.queue(m.work)).isTrue();
+            await(m.started[0]);
+            assertThat(m.work.startedGen).isEqualTo(Integer.MAX_VALUE);
+            assertThat(wq.queue(m.work)).as("queued again while it runs").isTrue();
+            assertThat(m.work.queuedGen).as("the generation wrapped").isEqualTo(Integer.MIN_VALUE);
+
+            Async<Integer> flusher = new Async<>("flusher", () -> {
+                assertThat(m.work.flush()).isTrue();
+                return m.finished[1].getCount() == 0 ? 2 : 1; // which runs had ended when it returned
+            });
+            await().until(() -> waitingForItem(flusher.thread));
+            m.release[0].countDown();
+            await(m.started[1]);
+            assertThat(m.work.doneGen).isEqualTo(Integer.MAX_VALUE);
+            m.release[1].countDown();
+            assertThat(flusher.get()).as("flush returned after the second run").isEqualTo(2);
+            assertThat(m.work.flush()).isFalse();
+
+            // A queueing cancelled across the wrap counts as finished.
+            Workqueue ordered = e.allocOrdered("ordered");
+            Blocker holder = new Blocker("holder");
+            assertThat(ordered.queue(holder.work)).isTrue();
+            await(holder.started);
+            Work cancelled = new Work("cancelled", () -> { });
+            setGenerations(cancelled, Integer.MAX_VALUE);
+            assertThat(ordered.queue(cancelled)).isTrue();
+            assertThat(cancelled.queuedGen).isEqualTo(Integer.MIN_VALUE);
+            assertThat(cancelled.cancel()).isTrue();
+            assertThat(new Async<>("flusher", cancelled::flush).get()).isFalse();
+            holder.release.countDown();
+        }
+    }
+
+    /** As if the item had been queued and run {@code gen} times. */
+    private static void setGenerations(Work w, int gen) {
+        w.queuedGen = gen;
+        w.startedGen = gen;
+        w.doneGen = gen;
+        w.cancelledGen = gen;
+    }
+
     /** flush, cancelSync and disableSync of an item from its own function would wait for themselves. */
     @Test
     void waitingForAnItemFromItsOwnFunctionThrows() {
