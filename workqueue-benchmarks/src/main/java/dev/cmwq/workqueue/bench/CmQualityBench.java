@@ -21,6 +21,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -39,7 +41,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *     (the perf-wq backends {@code cmwq} with a MEM_RECLAIM rescuer per queue, {@code cmwq-plain}
  *     without) against the legacy per-queue models ({@code legacy-mt}: a pool of one thread per
  *     CPU per queue, {@code legacy-st}: one thread per queue) and the shared {@code cached} and
- *     {@code virtual} executors, all as {@link PerfWqBackend} makes them.</li>
+ *     {@code virtual} executors, all as {@link PerfWqBackend} makes them;</li>
+ * <li>heap per pending item: a backlog of distinct items behind a blocked queue, as a plain
+ *     {@link Work}, as tasks of the executor view ({@link Workqueue#asExecutor()}) and of a fixed
+ *     {@code ThreadPoolExecutor} (each task a distinct 16-byte {@code Runnable}, counted in).</li>
  * </ol>
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp workqueue-benchmarks/target/benchmarks.jar \
@@ -89,7 +94,15 @@ public final class CmQualityBench {
     public record QueueHeap(int engineCpus, int queues, double boundBytesPerQueue, double unboundBytesPerQueue) {
     }
 
-    public record Report(List<Latency> latencies, Idle idle, Queues queues, List<QueueHeap> heapByCpus, List<UsedQueues> used) {
+    /** Heap that {@code items} pending items of {@code model} hold, after GC. */
+    public record PendingHeap(String model, int items, long heapAdded) {
+        public double bytesPerItem() {
+            return (double) heapAdded / items;
+        }
+    }
+
+    public record Report(List<Latency> latencies, Idle idle, Queues queues, List<QueueHeap> heapByCpus, List<UsedQueues> used,
+                         List<PendingHeap> pending) {
     }
 
     static final long BLOCK_NANOS = 20_000_000L;
@@ -140,7 +153,13 @@ public final class CmQualityBench {
                     u.queues(), u.model(), u.itemsPerQueue(), u.threadsAdded(), u.bytesPerQueue());
             used.add(u);
         }
-        return new Report(lat, idle, q, heapByCpus, used);
+        List<PendingHeap> pending = new ArrayList<>();
+        for (String model : PENDING_MODELS) {
+            PendingHeap h = pendingHeap(model, queues * 100);
+            out.printf(Locale.ROOT, "%d pending items, %s: %.1f bytes of heap per item%n", h.items(), h.model(), h.bytesPerItem());
+            pending.add(h);
+        }
+        return new Report(lat, idle, q, heapByCpus, used, pending);
     }
 
     // ---- (a) latency ---------------------------------------------------------------------------
@@ -364,6 +383,80 @@ public final class CmQualityBench {
         }
     }
 
+    // ---- (e) heap per pending item --------------------------------------------------------------
+
+    static final List<String> PENDING_MODELS = List.of("cmwq-work", "cmwq-executor", "tpe-fixed");
+
+    /**
+     * Blocks a queue of {@code model} with one running item, queues {@code n} distinct no-op items
+     * behind it, and measures the heap they add; then lets them all run. {@code cmwq-work}: a
+     * {@code new Work(name, fn)} each, on an ordered queue, sharing its name and function;
+     * {@code cmwq-executor}: a distinct {@code Runnable} each, submitted to the executor view of an
+     * ordered queue; {@code tpe-fixed}: the same, to a fixed {@code ThreadPoolExecutor} of one thread.
+     */
+    static PendingHeap pendingHeap(String model, int n) throws Exception {
+        CountDownLatch blockerStarted = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch ran = new CountDownLatch(n);
+        Runnable blocker = () -> {
+            blockerStarted.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        Runnable noop = ran::countDown;
+        Workqueues engine = model.startsWith("cmwq") ? Workqueues.builder().name("cmq-pending").build() : null;
+        ExecutorService executor = switch (model) {
+            case "cmwq-work" -> null;
+            case "cmwq-executor" -> engine.allocOrdered("pending").asExecutor();
+            case "tpe-fixed" -> Executors.newFixedThreadPool(1);
+            default -> throw new IllegalArgumentException("pending-heap model '" + model + "' unknown; allowed: " + PENDING_MODELS);
+        };
+        Workqueue wq = executor == null ? engine.allocOrdered("pending") : null;
+        try {
+            if (wq != null) {
+                wq.queue(new Work("blocker", blocker));
+            } else {
+                executor.execute(blocker);
+            }
+            if (!blockerStarted.await(30, TimeUnit.SECONDS)) {
+                throw new IllegalStateException(model + ": the blocking item did not start in 30 s");
+            }
+            long heap0 = heapUsed();
+            for (int i = 0; i < n; i++) {
+                if (wq != null) {
+                    wq.queue(new Work("pending", noop));
+                } else {
+                    executor.execute(new Runnable() { // distinct, as a real backlog's tasks are
+                        @Override
+                        public void run() {
+                            ran.countDown();
+                        }
+                    });
+                }
+            }
+            long heap1 = heapUsed();
+            if (ran.getCount() != n) {
+                throw new IllegalStateException(model + ": items ran while the queue was blocked");
+            }
+            release.countDown();
+            if (!ran.await(60, TimeUnit.SECONDS)) {
+                throw new IllegalStateException(model + ": " + ran.getCount() + " of " + n + " pending items did not run in 60 s");
+            }
+            return new PendingHeap(model, n, heap1 - heap0);
+        } finally {
+            release.countDown();
+            if (executor != null) {
+                executor.shutdown();
+            }
+            if (engine != null) {
+                engine.shutdown(Duration.ofSeconds(5));
+            }
+        }
+    }
+
     private static long heapUsed() throws InterruptedException {
         for (int i = 0; i < 3; i++) {
             System.gc();
@@ -409,6 +502,13 @@ public final class CmQualityBench {
             for (UsedQueues u : r.used()) {
                 sb.append(String.format(Locale.ROOT, "| %s | %d | %.3f | %.0f |%n", u.model(), u.threadsAdded(), u.threadsPerQueue(),
                         u.bytesPerQueue()));
+            }
+        }
+        if (!r.pending().isEmpty()) {
+            sb.append(String.format(Locale.ROOT, "%n%d pending items behind a blocked queue%n%n", r.pending().get(0).items()));
+            sb.append("| model | heap per pending item (bytes, after GC) |\n|---|---:|\n");
+            for (PendingHeap h : r.pending()) {
+                sb.append(String.format(Locale.ROOT, "| %s | %.1f |%n", h.model(), h.bytesPerItem()));
             }
         }
         return sb.toString();

@@ -84,8 +84,14 @@ class PerfWqAndCmQualitySmokeTest {
         int perQueueThread = used(r, "legacy-st").threadsAdded();
         assertThat(perQueueThread).as("legacy-st keeps a thread per queue").isGreaterThanOrEqualTo(100);
         assertThat(used(r, "cmwq-plain").threadsAdded()).as("the engine's shared pools").isLessThan(perQueueThread);
+        assertThat(r.pending()).extracting(CmQualityBench.PendingHeap::model).containsExactlyElementsOf(CmQualityBench.PENDING_MODELS);
+        for (CmQualityBench.PendingHeap h : r.pending()) {
+            assertThat(h.items()).isEqualTo(10_000);
+            assertThat(h.bytesPerItem()).as(h.model()).isPositive();
+        }
         assertThat(table).contains("| blocking | detection |", "| sleep | explicit hook |", "| socket | sampled monitor |",
-                "idle CPU", "threads per queue", "| model | threads added |", "| legacy-mt |", "| engine CPUs |");
+                "idle CPU", "threads per queue", "| model | threads added |", "| legacy-mt |", "| engine CPUs |",
+                "| model | heap per pending item");
     }
 
     private static CmQualityBench.UsedQueues used(CmQualityBench.Report r, String model) {
