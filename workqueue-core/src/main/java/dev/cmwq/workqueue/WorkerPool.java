@@ -48,8 +48,8 @@ import org.slf4j.LoggerFactory;
  * Queueing does not need the lock: {@link Workqueue#queue} pushes the item on {@code intake}, a
  * lock-free stack (Treiber; linked through {@link Work#next}, which an item on no list does not
  * use), and the thread that holds the lock moves it to its pool workqueue, which is
- * {@code __queue_work()}'s locked tail ({@link PoolWorkqueue#insertLocked}). The protocol that makes the lock's holders see every item
- * as if it had been inserted when it was pushed:
+ * {@code __queue_work()}'s locked tail ({@link PoolWorkqueue#insertLocked}). The protocol that
+ * makes the lock's holders see every item as if it had been inserted when it was pushed:
  * <ul>
  *   <li>Every acquisition of the lock drains the intake first ({@link PoolLock#lock()}), so
  *       anything that inspects the pool under its lock (flush, cancel, drain, teardown, the
