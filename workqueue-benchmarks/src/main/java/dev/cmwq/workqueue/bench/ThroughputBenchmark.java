@@ -32,8 +32,18 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 3, time = 2)
 @Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
 public class ThroughputBenchmark {
-    /** Items in flight per producer. */
-    static final int WINDOW = 1024;
+    /**
+     * Items in flight per producer. The producer waits when its window is full and is woken when
+     * half of it has drained, so the half must take the consumers longer to run than the producer
+     * takes to wake and get a CPU back, or they run dry at every wait and the score measures the
+     * harness's wake-ups. On these 2-vCPU VMs a woken producer may wait for a CPU behind a busy
+     * consumer for milliseconds: with 1024 the fixed ThreadPoolExecutor ran at half the rate it
+     * reaches from 4096 on (its threads park whenever its queue empties, and each new item then
+     * wakes one), while cmwq's backends moved by 0-15 % ({@code ThroughputProbe}'s
+     * {@code -Dprobe.window} sweep in docs/benchmarks.md). 8192 items still in flight after a
+     * wait are over a millisecond of work for every backend here.
+     */
+    static final int WINDOW = 16384;
 
     @State(Scope.Benchmark)
     public static class Executor {
@@ -64,10 +74,23 @@ public class ThroughputBenchmark {
      */
     @State(Scope.Thread)
     public static class Producer {
+        private final int window;
         private final AtomicLong completed = new AtomicLong();
         private long submitted; // only the producer thread
         private volatile long wakeAt = Long.MAX_VALUE;
         private final AtomicReference<Thread> waiter = new AtomicReference<>();
+
+        public Producer() {
+            this(WINDOW);
+        }
+
+        /** A producer with another window (for {@link ThroughputProbe}'s sweep). */
+        Producer(int window) {
+            if (window < 2) {
+                throw new IllegalArgumentException("window " + window + ": must be at least 2 items");
+            }
+            this.window = window;
+        }
 
         /** The no-op item: counts itself completed. Shared by this producer's items. */
         final Runnable item = this::done;
@@ -88,8 +111,8 @@ public class ThroughputBenchmark {
 
         /** Takes a place in the window, waiting if it is full. */
         void acquire() {
-            if (submitted - completed.get() >= WINDOW) {
-                awaitCompleted(submitted - WINDOW / 2, Long.MAX_VALUE);
+            if (submitted - completed.get() >= window) {
+                awaitCompleted(submitted - window / 2, Long.MAX_VALUE);
             }
             submitted++;
         }

@@ -20,7 +20,7 @@ import java.util.function.Consumer;
 
 /**
  * The placement experiment behind the unbound queue's throughput in {@code docs/benchmarks.md}:
- * {@link ThroughputBenchmark}'s queue-and-run of no-op items (same 1024-item window per producer),
+ * {@link ThroughputBenchmark}'s queue-and-run of no-op items (same window per producer),
  * as a plain main that can pin the producers and give the unbound queue a cpumask, so that the
  * producer and the worker run on the same CPU or on different ones. It prints the rate per round
  * and the pools that have more than one worker.
@@ -36,7 +36,8 @@ import java.util.function.Consumer;
  * {@code -Dprobe.affinityScope=cpu} (or {@code smt}, {@code cache}, {@code numa}, {@code system})
  * gives the unbound queue that affinity scope, {@code -Dprobe.affinityStrict=true} confines its
  * workers to their pod ({@code affinity_strict}); {@code -Dprobe.noCpuAccounting=true} turns the
- * engine's CPU accounting off.
+ * engine's CPU accounting off; {@code -Dprobe.window=1024} gives each producer that window instead
+ * of {@link ThroughputBenchmark#WINDOW}.
  */
 public final class ThroughputProbe {
     private ThroughputProbe() {
@@ -44,18 +45,19 @@ public final class ThroughputProbe {
 
     /**
      * One producer thread: {@link ThroughputBenchmark.Producer}'s window (at most
-     * {@link ThroughputBenchmark#WINDOW} items in flight), submitting until told to stop, then
+     * {@code -Dprobe.window} or {@link ThroughputBenchmark#WINDOW} items in flight), submitting until told to stop, then
      * waiting for its items to drain.
      */
     static final class ProducerThread extends Thread {
-        final ThroughputBenchmark.Producer window = new ThroughputBenchmark.Producer();
+        final ThroughputBenchmark.Producer window;
         private final Consumer<Runnable> submit;
         private final CpuMask pin;
         volatile boolean stop;
         volatile String pinError;
 
-        ProducerThread(String name, Consumer<Runnable> submit, CpuMask pin) {
+        ProducerThread(String name, int window, Consumer<Runnable> submit, CpuMask pin) {
             super(name);
+            this.window = new ThroughputBenchmark.Producer(window);
             this.submit = submit;
             this.pin = pin;
         }
@@ -81,6 +83,8 @@ public final class ThroughputProbe {
         String queueCpus = arg(args, 4, "-");
         String producerCpus = arg(args, 5, "-");
         CpuMask pin = producerCpus.equals("-") ? null : CpuMask.parseList(producerCpus);
+        int window = Integer.getInteger("probe.window", ThroughputBenchmark.WINDOW);
+        new ThroughputBenchmark.Producer(window); // refuses a window below 2 before anything starts
         Workqueues engine = null;
         ExecutorService executor = null;
         Consumer<Runnable> submit;
@@ -116,13 +120,14 @@ public final class ThroughputProbe {
             }
             default -> throw new IllegalArgumentException("backend: " + backend + " (bound, unbound, executor, tpe)");
         }
-        System.out.printf("probe: %s, %d producer(s), queue cpus %s, producer cpus %s, placement %s%n", backend,
-                producers, queueCpus, producerCpus, ThreadPlacement.load().description());
+        System.out.printf("probe: %s, %d producer(s), window %d, queue cpus %s, producer cpus %s, placement %s%n", backend,
+                producers, window, queueCpus, producerCpus,
+                ThreadPlacement.load().description());
         try {
             for (int r = 0; r < rounds; r++) {
                 List<ProducerThread> ps = new ArrayList<>();
                 for (int i = 0; i < producers; i++) {
-                    ps.add(new ProducerThread("producer-" + i, submit, pin));
+                    ps.add(new ProducerThread("producer-" + i, window, submit, pin));
                 }
                 long t0 = System.nanoTime();
                 long cpu0 = ProcessCpu.nanos();

@@ -40,14 +40,16 @@ class PerfWqAndCmQualitySmokeTest {
         try {
             System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
             ThroughputProbe.main(new String[] {"unbound", "1", "1", "1", "0", "0"});
+            System.setProperty("probe.window", "64"); // a small window: the producers wait often
             ThroughputProbe.main(new String[] {"executor", "2", "1", "1"});
         } finally {
+            System.clearProperty("probe.window");
             System.setOut(saved);
         }
         String text = buf.toString(StandardCharsets.UTF_8);
         System.out.println(text);
-        assertThat(text).contains("probe: unbound, 1 producer(s), queue cpus 0, producer cpus 0",
-                "probe: executor, 2 producer(s)");
+        assertThat(text).contains("probe: unbound, 1 producer(s), window " + ThroughputBenchmark.WINDOW
+                + ", queue cpus 0, producer cpus 0", "probe: executor, 2 producer(s), window 64,");
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("round 0: ([0-9.]+) M items/s").matcher(text);
         int rounds = 0;
         while (m.find()) {
