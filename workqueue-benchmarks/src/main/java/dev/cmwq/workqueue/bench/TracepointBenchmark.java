@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
@@ -30,7 +31,11 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code jcmd <pid> JFR.start} (see "Tracepoints as JFR events" in {@code operations.md}). The
  * recording goes to disk and keeps at most 64 MB; at the end of each trial it is read back and the
  * {@code workqueue_execute_start} events it kept are counted ({@link #lastExecuteStartsRead}), so a
- * run that recorded nothing shows.
+ * run that recorded nothing shows. The limit drops whole chunks, oldest first, and once dropped
+ * every measured event (a full run read back none in one trial of four, at the same throughput as
+ * the other), so each recorded trial queues {@link #LAST_ITEMS} more items after its measurement
+ * and waits for them before the recording stops: the chunk being written, which is always kept,
+ * then holds at least their events.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -41,6 +46,9 @@ public class TracepointBenchmark {
 
     static final List<String> EVENTS = List.of("cmwq.workqueue_queue_work", "cmwq.workqueue_activate_work",
             "cmwq.workqueue_execute_start", "cmwq.workqueue_execute_end");
+
+    /** Items queued after a recorded trial's measurement, just before its recording stops. */
+    static final int LAST_ITEMS = 1000;
 
     /** {@code workqueue_execute_start} events read back from the last recorded trial in this JVM; -1 before one. */
     static volatile long lastExecuteStartsRead = -1;
@@ -72,7 +80,16 @@ public class TracepointBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown() throws IOException {
+        public void tearDown() throws IOException, InterruptedException {
+            if (rec != null) {
+                CountDownLatch last = new CountDownLatch(LAST_ITEMS);
+                for (int i = 0; i < LAST_ITEMS; i++) {
+                    impl.submit(last::countDown);
+                }
+                if (!last.await(30, TimeUnit.SECONDS)) {
+                    throw new IllegalStateException(last.getCount() + " of the last " + LAST_ITEMS + " items did not run in 30 s");
+                }
+            }
             impl.close();
             if (rec != null) {
                 rec.stop();

@@ -62,6 +62,7 @@ class BenchmarkSmokeTest {
     void tracepointBenchmarkRuns() throws Exception {
         // {bound, unbound} x recording {off, on}; the recorded trials read their events back
         assertThat(smoke(TracepointBenchmark.class, 200)).hasSize(4);
-        assertThat(TracepointBenchmark.lastExecuteStartsRead).as("execute_start events recorded").isPositive();
+        assertThat(TracepointBenchmark.lastExecuteStartsRead).as("execute_start events recorded")
+                .isGreaterThanOrEqualTo(TracepointBenchmark.LAST_ITEMS);
     }
 }
