@@ -37,11 +37,11 @@ public class ThroughputBenchmark {
      * half of it has drained, so the half must take the consumers longer to run than the producer
      * takes to wake and get a CPU back, or they run dry at every wait and the score measures the
      * harness's wake-ups. On these 2-vCPU VMs a woken producer may wait for a CPU behind a busy
-     * consumer for milliseconds: with 1024 the fixed ThreadPoolExecutor ran at half the rate it
-     * reaches from 4096 on (its threads park whenever its queue empties, and each new item then
-     * wakes one), while cmwq's backends moved by 0-15 % ({@code ThroughputProbe}'s
-     * {@code -Dprobe.window} sweep in docs/benchmarks.md). 8192 items still in flight after a
-     * wait are over a millisecond of work for every backend here.
+     * consumer for milliseconds: with 1024 the fixed ThreadPoolExecutor ran at 60 % of the rate
+     * it reaches from 4096 on (its threads park whenever its queue runs empty, and the items
+     * queued after that wake them again), while cmwq's backends moved by 0-16 %
+     * ({@code ThroughputProbe}'s {@code -Dprobe.window} sweep in docs/benchmarks.md). 8192 items
+     * still in flight after a wait are over a millisecond of work for every backend here.
      */
     static final int WINDOW = 16384;
 
@@ -64,13 +64,14 @@ public class ThroughputBenchmark {
     }
 
     /**
-     * A producer's window: at most {@link #WINDOW} of its items in flight. When it is full the
-     * producer waits until half of it has drained (one wake-up per {@code WINDOW / 2} items, not one
-     * per item, so a consumer slower than the producer is not also charged a thread wake-up per item
-     * by the harness). The completion that reaches the target takes the waiter (a CAS) and unparks it
-     * once: the completions after it, until the producer runs again, do not unpark it again (when
-     * the producer shares a CPU with the consumer they were hundreds of redundant unparks per wait,
-     * 4.5 % of all CPU in the bound queue's profile).
+     * A producer's window: at most {@code window} ({@link #WINDOW} unless given) of its items in
+     * flight. When it is full the producer waits until half of it has drained (one wake-up per
+     * {@code window / 2} items, not one per item, so a consumer slower than the producer is not
+     * also charged a thread wake-up per item by the harness). The completion that reaches the
+     * target takes the waiter (a CAS) and unparks it once: the completions after it, until the
+     * producer runs again, do not unpark it again (when the producer shares a CPU with the consumer
+     * they were hundreds of redundant unparks per wait, 4.5 % of all CPU in the bound queue's
+     * profile).
      */
     @State(Scope.Thread)
     public static class Producer {

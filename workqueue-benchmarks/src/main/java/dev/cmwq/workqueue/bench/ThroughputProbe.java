@@ -45,8 +45,8 @@ public final class ThroughputProbe {
 
     /**
      * One producer thread: {@link ThroughputBenchmark.Producer}'s window (at most
-     * {@code -Dprobe.window} or {@link ThroughputBenchmark#WINDOW} items in flight), submitting until told to stop, then
-     * waiting for its items to drain.
+     * {@code -Dprobe.window} or {@link ThroughputBenchmark#WINDOW} items in flight), submitting
+     * until told to stop, then waiting for its items to drain.
      */
     static final class ProducerThread extends Thread {
         final ThroughputBenchmark.Producer window;
