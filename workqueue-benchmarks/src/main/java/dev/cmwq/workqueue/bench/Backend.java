@@ -7,6 +7,7 @@ import dev.cmwq.workqueue.WorkqueueAttrs;
 import dev.cmwq.workqueue.Workqueues;
 import dev.cmwq.workqueue.WqFlag;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -32,18 +33,22 @@ abstract class Backend implements AutoCloseable {
         return create(name, true);
     }
 
+    /** Every backend name {@link #create} knows, in the benchmarks' order. */
+    static final List<String> NAMES = List.of("cmwq-bound", "cmwq-unbound", "cmwq-unbound-cpu-strict", "cmwq-executor",
+            "fjp-common", "tpe-fixed", "virtual");
+
     static Backend create(String name, boolean cpuAccounting) {
+        Function<Workqueues, Workqueue> bound = e -> e.alloc("bench-bound", 0);
         return switch (name) {
-            case "cmwq-bound" -> new Cmwq(cpuAccounting, e -> e.alloc("bench-bound", 0));
+            case "cmwq-bound" -> new Cmwq(cpuAccounting, bound);
             case "cmwq-unbound" -> new Cmwq(cpuAccounting, e -> e.alloc("bench-unbound", 0, WqFlag.UNBOUND));
             case "cmwq-unbound-cpu-strict" -> new Cmwq(cpuAccounting, e -> e.alloc("bench-unbound-cpu-strict",
                     Set.of(WqFlag.UNBOUND), 0, WorkqueueAttrs.defaults().withAffinityScope(AffinityScope.CPU).withAffinityStrict(true)));
-            case "cmwq-executor" -> new Jdk(new Cmwq(cpuAccounting, e -> e.alloc("bench-bound", 0)).executor(), true);
+            case "cmwq-executor" -> new Jdk(new Cmwq(cpuAccounting, bound).executor(), true);
             case "fjp-common" -> new Jdk(ForkJoinPool.commonPool(), false);
             case "tpe-fixed" -> new Jdk(Executors.newFixedThreadPool(Runtime.getRuntime().availableProcessors()), true);
             case "virtual" -> new Jdk(Executors.newVirtualThreadPerTaskExecutor(), true);
-            default -> throw new IllegalArgumentException("backend '" + name + "' unknown; allowed: cmwq-bound, cmwq-unbound, "
-                    + "cmwq-unbound-cpu-strict, cmwq-executor, fjp-common, tpe-fixed, virtual");
+            default -> throw new IllegalArgumentException("backend '" + name + "' unknown; allowed: " + String.join(", ", NAMES));
         };
     }
 

@@ -87,10 +87,15 @@ public class ThroughputBenchmark {
 
         /** A producer with another window (for {@link ThroughputProbe}'s sweep). */
         Producer(int window) {
+            this.window = checkWindow(window);
+        }
+
+        /** {@code window}, if it is a usable window (at least 2 items); otherwise an error naming it. */
+        static int checkWindow(int window) {
             if (window < 2) {
                 throw new IllegalArgumentException("window " + window + ": must be at least 2 items");
             }
-            this.window = window;
+            return window;
         }
 
         /** The no-op item: counts itself completed. Shared by this producer's items. */

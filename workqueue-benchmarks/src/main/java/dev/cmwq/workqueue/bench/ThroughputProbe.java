@@ -83,8 +83,7 @@ public final class ThroughputProbe {
         String queueCpus = arg(args, 4, "-");
         String producerCpus = arg(args, 5, "-");
         CpuMask pin = producerCpus.equals("-") ? null : CpuMask.parseList(producerCpus);
-        int window = Integer.getInteger("probe.window", ThroughputBenchmark.WINDOW);
-        new ThroughputBenchmark.Producer(window); // refuses a window below 2 before anything starts
+        int window = ThroughputBenchmark.Producer.checkWindow(Integer.getInteger("probe.window", ThroughputBenchmark.WINDOW));
         Workqueues engine = null;
         ExecutorService executor = null;
         Consumer<Runnable> submit;
