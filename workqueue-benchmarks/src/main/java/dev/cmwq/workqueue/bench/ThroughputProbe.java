@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
@@ -114,7 +115,12 @@ public final class ThroughputProbe {
                 }
             }
             case "tpe" -> {
-                executor = Executors.newFixedThreadPool(Runtime.getRuntime().availableProcessors());
+                ThreadPoolExecutor tpe = (ThreadPoolExecutor) Executors.newFixedThreadPool(Runtime.getRuntime().availableProcessors());
+                // Start its threads here, unpinned: left to start on the first execute() calls, they
+                // would be created by a pinned producer and inherit its CPU (a new thread takes its
+                // creator's affinity), so the whole pool would run on the producer's CPU.
+                tpe.prestartAllCoreThreads();
+                executor = tpe;
                 submit = executor::execute;
             }
             default -> throw new IllegalArgumentException("backend: " + backend + " (bound, unbound, executor, tpe)");
