@@ -39,7 +39,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Only pools with pending items behind a running worker need watching, so the monitor parks when
  * there are none and {@link #poke()} wakes it when an item is queued behind a running worker: an
- * idle engine costs no CPU.
+ * idle engine costs no CPU. With CPU-hog detection on, it also keeps looking (every
+ * {@code max(interval, cpu_intensive_thresh / 4)}) while any per-CPU pool has a running worker,
+ * between items too; so a worker pokes only at the first item it starts after its pool's running
+ * count rose, not at every item of a run ({@code Worker.monitorTold}).
  *
  * <p>The sampling period adapts, as Go's sysmon does. The configured interval is the slowest
  * period; after a poke, and after every round that found a worker asleep while items still
@@ -80,7 +83,8 @@ final class SleepMonitor extends EngineDaemon {
     private final boolean cpuTime;
     private final List<GarbageCollectorMXBean> gcs;
     private final ByteBuffer buf = ByteBuffer.allocate(1024);
-    private volatile boolean parked;
+    /** Package-private for tests: true while the monitor parks (or is about to) and nobody poked it. */
+    volatile boolean parked;
 
     volatile long rounds;
     volatile long sleepsDetected;
@@ -175,12 +179,15 @@ final class SleepMonitor extends EngineDaemon {
         }
     }
 
+    /**
+     * A per-CPU pool has a counted worker running (between items too): the hog watch must not park
+     * for good, since a worker pokes only at the first item after its pool's count rose (see
+     * {@code Worker.monitorTold}).
+     */
     private boolean anyCountedBusy() {
         for (WorkerPool pool : engine.cpuPools) {
-            for (Worker w : pool.workers) {
-                if ((w.execSeq & 1) != 0 && !w.notRunning && w.sleeping == Worker.AWAKE) {
-                    return true;
-                }
+            if (pool.nrRunning > 0) {
+                return true;
             }
         }
         return false;
@@ -233,6 +240,9 @@ final class SleepMonitor extends EngineDaemon {
             }
             if (watch) {
                 next = Math.min(next, now + periodNanos);
+            }
+            if (hogs && pool.nrRunning > 0) {
+                next = Math.min(next, now + hogPeriod); // a counted worker between items: look again
             }
         }
         return next;

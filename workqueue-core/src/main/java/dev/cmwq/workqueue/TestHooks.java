@@ -18,6 +18,13 @@ final class TestHooks {
     /** Called by a queueing just after it pushed the item on the intake, before it re-checks. */
     static volatile Consumer<Work> afterIntakePush;
 
+    /**
+     * Called by a worker after it took an item and let go of the pool lock, before it publishes the
+     * execution ({@code execSeq}) and calls the function: the worker counts as running, nothing of
+     * its runs as executing.
+     */
+    static volatile Consumer<Work> beforeExecute;
+
     /** Makes queueing skip its try of the pool lock and push on the intake (so the two hooks above are reached). */
     static volatile boolean forceIntake;
 
@@ -31,6 +38,15 @@ final class TestHooks {
     static void beforeIntakePush(Work w) {
         if (ENABLED) {
             Consumer<Work> h = beforeIntakePush;
+            if (h != null) {
+                h.accept(w);
+            }
+        }
+    }
+
+    static void beforeExecute(Work w) {
+        if (ENABLED) {
+            Consumer<Work> h = beforeExecute;
             if (h != null) {
                 h.accept(w);
             }

@@ -21,12 +21,12 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Fields</h2>
  * Guarded by {@code pool.lock}: {@code flags}, {@code woken}, {@code lastActive}, the idle links,
- * {@code scheduled}, {@code currentWork}, {@code currentPwq}. {@code sleeping} is written under the
- * lock and volatile for the monitor's unlocked pre-checks. {@code execSeq} is volatile (written
- * with release stores; {@link SleepMonitor#poke()} has the fence its Dekker pair needs): odd while a
- * work function runs, bumped by the worker itself before and after each call, so the monitor can
- * tell one execution from the next without the lock. The {@code mon*} fields belong to the monitor
- * thread alone.
+ * {@code scheduled}, {@code currentWork}, {@code currentPwq}, {@code monitorTold}.
+ * {@code sleeping} is written under the lock and volatile for the monitor's unlocked pre-checks.
+ * {@code execSeq} is volatile (written with release stores; {@link SleepMonitor#poke()} has the
+ * fence its Dekker pair needs): odd while a work function runs, bumped by the worker itself before
+ * and after each call, so the monitor can tell one execution from the next without the lock. The
+ * {@code mon*} fields belong to the monitor thread alone.
  */
 final class Worker implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(Worker.class);
@@ -76,6 +76,13 @@ final class Worker implements Runnable {
     /** Depth of nested blocking hooks; only the worker's own thread touches it. */
     int hookDepth;
     volatile long execSeq;
+    /**
+     * The sleep monitor was told (poked, or found no need) since this worker last became counted
+     * in its pool's {@code nrRunning}; guarded by the pool lock. Every rise of the count clears it,
+     * so the next item this worker starts tells the monitor (see
+     * {@link #processOneWorkLocked}); the items after it in the same run do not need to.
+     */
+    private boolean monitorTold;
     /** Bumped under the pool lock at each sleeping -> running transition; read by the monitor. */
     volatile int wakeups;
     /** Linux thread id (for /proc), or -1; set by the thread itself at start. */
@@ -155,6 +162,7 @@ final class Worker implements Runnable {
         flags &= ~f;
         if ((f & NOT_RUNNING) != 0 && (old & NOT_RUNNING) != 0 && (flags & NOT_RUNNING) == 0) {
             pool.nrRunning++;
+            monitorTold = false;
         }
         mirrorNotRunning();
     }
@@ -210,6 +218,7 @@ final class Worker implements Runnable {
             wakeups++; // the CPU-hog clock restarts at each wakeup, as the kernel's current_at
             if ((flags & NOT_RUNNING) == 0) {
                 pool.nrRunning++;
+                monitorTold = false;
                 pool.watchLocked();
                 if (currentWork != null && pool.engine.monitor.watchesHogs()) {
                     pool.engine.monitor.poke();
@@ -369,12 +378,18 @@ final class Worker implements Runnable {
         if (counted) {
             pool.executing(1); // before the kick: this worker no longer looks at the worklist
         }
-        // The monitor is poked below, after execSeq is published, when it watches for CPU hogs: that
+        // The monitor needs telling only when this worker's pool's nrRunning has risen since the
+        // worker last told it (the first item of a run of items, or the first after the worker
+        // slept or ran a CPU-intensive item): while nrRunning stays above 0 the monitor does not
+        // park for good (SleepMonitor), so the items after that need no poke and no fence.
+        boolean tell = !monitorTold;
+        monitorTold = true;
+        // Told below, after execSeq is published, when the monitor watches for CPU hogs: that
         // poke (a full fence) also serves the watch for pending items behind this worker.
-        boolean hogWatch = (flags & NOT_RUNNING) == 0 && pool.engine.monitor.watchesHogs();
+        boolean hogWatch = tell && (flags & NOT_RUNNING) == 0 && pool.engine.monitor.watchesHogs();
         // Chains execution for NOT_RUNNING workers (unbound, CPU-intensive); a no-op for a per-CPU
         // pool whose nr_running is at least 1 here, where the monitor may have to watch instead.
-        if (!pool.kickLocked() && !hogWatch) {
+        if (!pool.kickLocked() && tell && !hogWatch) {
             pool.watchLocked();
         }
         // Read before PENDING is cleared, as the color: a queueing after that overwrites them.
@@ -389,6 +404,7 @@ final class Worker implements Runnable {
             pwq.queueLatency.record(Math.max(0, startNanos - queuedAt), timing);
         }
         pool.lock.unlock();
+        TestHooks.beforeExecute(w);
 
         if (wq != namedFor && (flags & RESCUER) == 0) {
             namedFor = wq;

@@ -18,6 +18,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionFactory;
@@ -353,6 +354,68 @@ class CpuHogTest {
             assertThat(lost).as("hogs never flagged, of %d", n).isEmpty();
             // the last hog is counted per function by the monitor just after the flag it saw
             await().untilAsserted(() -> assertThat(e.cpuHogs()).containsExactlyEntriesOf(java.util.Map.of("racer", (long) n)));
+        }
+    }
+
+    /**
+     * A worker pokes the monitor only at the first item after its pool's running count rose; the
+     * items after it in the same run rely on the monitor not parking for good while the pool has a
+     * running worker. So a hog late in a run must be seen too. Each round, a starter item queues
+     * a few no-ops and then a hog behind itself, and the worker runs them all in the starter's
+     * run. A test hook holds the worker between taking the hog and starting it, with nothing
+     * pending and nothing executing, until the monitor parks for good (without a timeout, and not
+     * poked since) or 200 ms pass: a monitor that parked for good there would never be told of the
+     * hog.
+     */
+    @Test
+    void aHogLateInARunOfItemsIsDetected() throws Exception {
+        try (Workqueues e = oneCpu().cpuIntensiveThreshold(Duration.ofMillis(2)).build()) {
+            Workqueue q = e.alloc("late-hog", 0);
+            int n = 8;
+            List<String> lost = new ArrayList<>();
+            AtomicBoolean monitorParkedForGood = new AtomicBoolean();
+            try {
+                for (int i = 0; i < n; i++) {
+                    long expect = q.stats().cpuIntensive() + 1;
+                    CountDownLatch done = new CountDownLatch(1);
+                    AtomicBoolean flagged = new AtomicBoolean();
+                    Work hog = new Work("late-hog", () -> {
+                        flagged.set(burnUntil(TimeUnit.MILLISECONDS.toNanos(4), () -> q.stats().cpuIntensive() >= expect));
+                        done.countDown();
+                    });
+                    TestHooks.beforeExecute = w -> {
+                        if (w != hog) {
+                            return;
+                        }
+                        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(200);
+                        while (System.nanoTime() < deadline) { // polls the monitor's state: the window held open
+                            // parked without a timeout, and not poked since (a poke clears 'parked'
+                            // before it unparks; an unparked thread reads WAITING until it runs)
+                            if (e.monitor.thread().getState() == Thread.State.WAITING && e.monitor.parked) {
+                                monitorParkedForGood.set(true);
+                                return;
+                            }
+                            LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(200));
+                        }
+                    };
+                    q.queueOn(0, new Work("starter", () -> {
+                        for (int k = 0; k < 5; k++) {
+                            q.queueOn(0, new Work("no-op", () -> { }));
+                        }
+                        q.queueOn(0, hog);
+                    }));
+                    await(done);
+                    if (!flagged.get()) {
+                        lost.add("hog " + i + (monitorParkedForGood.get() ? " (the monitor had parked without timeout)" : ""));
+                    }
+                }
+            } finally {
+                TestHooks.beforeExecute = null;
+            }
+            assertThat(lost).as("hogs late in a run never flagged, of %d", n).isEmpty();
+            assertThat(monitorParkedForGood).as("the monitor parked for good while a worker of its pool was running").isFalse();
+            await().untilAsserted(() -> assertThat(e.cpuHogs()).containsEntry("late-hog", (long) n));
+            assertThat(e.cpuHogs()).doesNotContainKeys("starter", "no-op");
         }
     }
 
