@@ -364,7 +364,7 @@ class CpuHogTest {
      * a few no-ops and then a hog behind itself, and the worker runs them all in the starter's
      * run. A test hook holds the worker between taking the hog and starting it, with nothing
      * pending and nothing executing, until the monitor parks for good (without a timeout, and not
-     * poked since) or 200 ms pass: a monitor that parked for good there would never be told of the
+     * poked since) or 500 ms pass: a monitor that parked for good there would never be told of the
      * hog.
      */
     @Test
@@ -387,7 +387,7 @@ class CpuHogTest {
                         if (w != hog) {
                             return;
                         }
-                        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(200);
+                        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
                         while (System.nanoTime() < deadline) { // polls the monitor's state: the window held open
                             // parked without a timeout, and not poked since (a poke clears 'parked'
                             // before it unparks; an unparked thread reads WAITING until it runs)

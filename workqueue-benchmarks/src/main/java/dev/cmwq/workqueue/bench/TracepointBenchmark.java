@@ -35,9 +35,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * every measured event (a full run read back none in one trial of four, at the same throughput as
  * the other), so each recorded trial queues {@link #LAST_ITEMS} more items after its measurement
  * and waits for them before the recording stops: the chunk being written, which is always kept,
- * then holds at least their events. One trial of a later full run still read back none (one in
- * about thirty since), cause not found; the read-back line also gives the events of all kinds
- * and the bytes, to tell an empty dump from one that lost the measured events.
+ * then holds at least their events. One trial of a later full run still read back none (one of
+ * 23 recorded trials since), cause not found; the read-back line also gives the events of all
+ * kinds and the bytes, to tell an empty dump from one that lost the measured events.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
