@@ -35,9 +35,11 @@ import org.openjdk.jmh.annotations.Warmup;
  * every measured event (a full run read back none in one trial of four, at the same throughput as
  * the other), so each recorded trial queues {@link #LAST_ITEMS} more items after its measurement
  * and waits for them before the recording stops: the chunk being written, which is always kept,
- * then holds at least their events. One trial of a later full run still read back none (one of
- * 23 recorded trials since), cause not found; the read-back line also gives the events of all
- * kinds and the bytes, to tell an empty dump from one that lost the measured events.
+ * then holds at least their events. That was not enough: a trial of a later full run, and one of
+ * 24 run to look for it, read back no events of any kind (about 120 KB, metadata only). So the
+ * last items' events now get a chunk of their own (see {@code tearDown}); the read-back line also
+ * gives the events of all kinds and the bytes, to tell an empty dump from one that lost only the
+ * measured events.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -84,6 +86,18 @@ public class TracepointBenchmark {
         @TearDown(Level.Trial)
         public void tearDown() throws IOException, InterruptedException {
             if (rec != null) {
+                // A chunk boundary first: starting and stopping another disk recording makes JFR
+                // begin a new chunk for every running one, so the last items' events get a chunk of
+                // their own. Without it they share the chunk being written with the measured events,
+                // and that chunk, grown past the 64 MB limit when JFR's rotation lags behind this
+                // event rate, is dropped whole when the recording stops (a read-back of no events
+                // at all, about 120 KB of metadata, in about one recorded trial in 24).
+                try (Recording boundary = new Recording()) {
+                    boundary.setName("cmwq-tracepoints-boundary");
+                    boundary.setToDisk(true);
+                    boundary.start();
+                    boundary.stop();
+                }
                 CountDownLatch last = new CountDownLatch(LAST_ITEMS);
                 for (int i = 0; i < LAST_ITEMS; i++) {
                     impl.submit(last::countDown);
