@@ -31,15 +31,14 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code jcmd <pid> JFR.start} (see "Tracepoints as JFR events" in {@code operations.md}). The
  * recording goes to disk and keeps at most 64 MB; at the end of each trial it is read back and the
  * {@code workqueue_execute_start} events it kept are counted ({@link #lastExecuteStartsRead}), so a
- * run that recorded nothing shows. The limit drops whole chunks, oldest first, and once dropped
- * every measured event (a full run read back none in one trial of four, at the same throughput as
- * the other), so each recorded trial queues {@link #LAST_ITEMS} more items after its measurement
- * and waits for them before the recording stops: the chunk being written, which is always kept,
- * then holds at least their events. That was not enough: a trial of a later full run, and one of
- * 24 run to look for it, read back no events of any kind (about 120 KB, metadata only). So the
- * last items' events now get a chunk of their own (see {@code tearDown}); the read-back line also
- * gives the events of all kinds and the bytes, to tell an empty dump from one that lost only the
- * measured events.
+ * run that recorded nothing shows. The limit drops whole chunks, and at this event rate JFR's
+ * chunk rotation lags, so the chunk being written can grow past the limit and be dropped whole
+ * when the recording stops, measured events and all (a read-back of no events of any kind, about
+ * 120 KB of metadata, in about one recorded trial in 24). So each recorded trial first makes JFR
+ * begin a new chunk (see {@code tearDown}), then queues {@link #LAST_ITEMS} more items and waits
+ * for them before the recording stops: their events are in a small chunk of their own, which the
+ * limit keeps. The read-back line also gives the events of all kinds and the bytes, to tell an
+ * empty dump from one that lost only the measured events.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
