@@ -25,6 +25,12 @@ final class TestHooks {
      */
     static volatile Consumer<Work> beforeExecute;
 
+    /**
+     * Called by a worker after the item's function returned and the worker cleared its interrupt
+     * status, before it takes the pool lock again: the item is still its {@code currentWork}.
+     */
+    static volatile Consumer<Work> afterExecute;
+
     /** Makes queueing skip its try of the pool lock and push on the intake (so the two hooks above are reached). */
     static volatile boolean forceIntake;
 
@@ -47,6 +53,15 @@ final class TestHooks {
     static void beforeExecute(Work w) {
         if (ENABLED) {
             Consumer<Work> h = beforeExecute;
+            if (h != null) {
+                h.accept(w);
+            }
+        }
+    }
+
+    static void afterExecute(Work w) {
+        if (ENABLED) {
+            Consumer<Work> h = afterExecute;
             if (h != null) {
                 h.accept(w);
             }

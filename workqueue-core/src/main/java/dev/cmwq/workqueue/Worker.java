@@ -438,11 +438,17 @@ final class Worker implements Runnable {
         chainNanos = endNanos; // 0 after an untimed item: the next timed one reads the clock
         TraceEvents.executeEnd(w, wq);
         Thread.interrupted(); // an interrupt meant for the item must not leak into the next one
+        TestHooks.afterExecute(w);
         if (failure != null) {
             reportFailure(w, wq, failure);
         }
 
         pool.lock.lock();
+        // Again under the lock: an executor view's shutdownNow() interrupts the worker under this
+        // lock while currentWork is the item (WorkerPool.interruptRunning), so one may have landed
+        // since the clear above; none can land after this one, as currentWork is cleared below
+        // in this same hold of the lock. (A worker must not park, nor run its next item, interrupted.)
+        Thread.interrupted();
         if (timing != 0) {
             pwq.runTime.record(endNanos - startNanos, timing);
             pwq.lastRunNanos = endNanos - startNanos;

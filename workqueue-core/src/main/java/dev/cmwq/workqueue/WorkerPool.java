@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 import java.util.function.BooleanSupplier;
+import java.util.function.Predicate;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -826,6 +827,28 @@ final class WorkerPool {
             }
             for (Work s = pwq.inactive.first(); s != null; s = s.next) {
                 queued.add(s);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Interrupts each worker running an item of {@code pwq} that {@code which} accepts: what
+     * {@code shutdownNow()} of an executor view does to its running tasks. Under the lock, so the
+     * interrupt lands only between the worker's taking the item and its return to this lock
+     * afterwards: it sets {@code currentWork} under the lock before it runs the item, and after
+     * the item clears its interrupt status and {@code currentWork} in one hold of the lock, before
+     * it takes anything else (see {@code Worker.processOneWorkLocked}).
+     */
+    void interruptRunning(PoolWorkqueue pwq, Predicate<Work> which) {
+        lock.lock();
+        try {
+            for (Worker w : workers) {
+                Work running = w.currentWork;
+                if (w.currentPwq == pwq && running != null && which.test(running)) {
+                    w.thread.interrupt();
+                }
             }
         } finally {
             lock.unlock();

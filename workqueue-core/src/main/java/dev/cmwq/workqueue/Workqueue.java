@@ -18,6 +18,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Predicate;
 
 /**
  * A workqueue, the kernel's {@code workqueue_struct}: a cheap front end that owns no threads. It is
@@ -287,6 +288,22 @@ public final class Workqueue {
         return true;
     }
 
+    /**
+     * {@link #queue(Work)} from a caller that has just read its CPU ({@code localCpu}, as
+     * {@link Workqueues#currentCpu()} gives it): the executor view, which reads it for its own
+     * stripe. The item goes where {@code queue} would send it, and is traced with
+     * {@code req_cpu} {@link Workqueues#WORK_CPU_UNBOUND}, as {@code queue} traces it; only the
+     * second read of the CPU is saved.
+     */
+    boolean queueFromCpu(int localCpu, Work work) {
+        checkAccepting(work);
+        if (!work.testAndSetPending()) {
+            return false;
+        }
+        queueWork(Workqueues.WORK_CPU_UNBOUND, work, false, localCpu);
+        return true;
+    }
+
     private void checkAccepting(Work work) {
         checkAccepting(work, false);
     }
@@ -334,24 +351,30 @@ public final class Workqueue {
 
     /** {@code __queue_work()}: PENDING is owned by the caller; on refusal it is cleared and ISE thrown. */
     void queueWork(int reqCpu, Work work) {
-        queueWork(reqCpu, work, false);
+        queueWork(reqCpu, work, false, -1);
     }
 
     /** {@code __queue_work()} for an item accepted earlier (a delayed item whose timer fired). */
     void queueAccepted(int reqCpu, Work work) {
-        queueWork(reqCpu, work, true);
+        queueWork(reqCpu, work, true, -1);
     }
 
-    private void queueWork(int reqCpu, Work work, boolean accepted) {
+    /**
+     * @param localCpu the caller's CPU if it has just read it ({@link Workqueues#currentCpu()}), for
+     *        a {@code reqCpu} of {@link Workqueues#WORK_CPU_UNBOUND}; -1 to read it here if needed
+     */
+    private void queueWork(int reqCpu, Work work, boolean accepted, int localCpu) {
         String refusal;
         for (;;) { // retry:
             PoolWorkqueue pwq;
             if (!unbound) {
-                pwq = cpuPwqs[reqCpu == Workqueues.WORK_CPU_UNBOUND ? engine.currentCpu() : reqCpu];
+                pwq = cpuPwqs[reqCpu != Workqueues.WORK_CPU_UNBOUND ? reqCpu
+                        : localCpu >= 0 ? localCpu : engine.currentCpu()];
             } else {
                 pwq = singlePwq;
                 if (pwq == null) { // several pods: the issuer's (or the requested CPU's) pod
-                    pwq = podPwqs[reqCpu == Workqueues.WORK_CPU_UNBOUND ? engine.currentCpu() : reqCpu];
+                    pwq = podPwqs[reqCpu != Workqueues.WORK_CPU_UNBOUND ? reqCpu
+                            : localCpu >= 0 ? localCpu : engine.currentCpu()];
                 }
             }
             // Non-reentrancy: if the item still runs on the pool it last ran on, for this queue, queue
@@ -884,6 +907,13 @@ public final class Workqueue {
     void collectInFlight(List<Work> queued, List<Work> running) {
         for (PoolWorkqueue pwq : pwqs()) {
             pwq.pool.collectInFlight(pwq, queued, running);
+        }
+    }
+
+    /** Interrupts the workers running an item of this queue that {@code which} accepts (see {@link WorkerPool#interruptRunning}). */
+    void interruptRunning(Predicate<Work> which) {
+        for (PoolWorkqueue pwq : pwqs()) {
+            pwq.pool.interruptRunning(pwq, which);
         }
     }
 

@@ -10,7 +10,6 @@ import java.util.concurrent.FutureTask;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.RunnableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 
 /**
  * {@link Workqueue#asExecutor()}: an {@link java.util.concurrent.ExecutorService} view of one
@@ -32,13 +31,22 @@ import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
  *       are terminated. Once a stripe has its bit its count only falls, so a stripe seen at
  *       {@code SHUTDOWN} (bit set, count 0) stays there, and "terminated" (every stripe at
  *       {@code SHUTDOWN}, {@link #isTerminated()}) is final once seen.</li>
- *   <li>A task is counted out exactly once: its {@code state} is taken to FINISHED by CAS by
- *       whichever ends it (its run, a cancel, a failed queueing; see {@link Task}). The one whose
+ *   <li>A task is counted out exactly once, by whichever ends it: its run, a successful cancel, or
+ *       a failed queueing. The work item's own PENDING protocol makes these exclusive for a
+ *       fresh item queued once: a cancel succeeds only while the item waits on a list, so it
+ *       never runs; a refused queueing clears PENDING itself, so no cancel takes it (see
+ *       {@code Work.tryGrabPending} and {@code Workqueue.queueWork}). The one whose
  *       decrement leaves its stripe at {@code SHUTDOWN} then looks at all stripes. Of the last
  *       decrement and the last bit set, whichever comes later sees every stripe at
  *       {@code SHUTDOWN} (each is a volatile read-modify-write followed by volatile reads), and
  *       notifies the termination waiters on the view's monitor, which carries only that wait.</li>
  * </ul>
+ * A task carries no state of its own: {@link #shutdownNow()} interrupts its running tasks through
+ * the pools, under each pool's lock, where a worker's current item is known
+ * ({@code WorkerPool.interruptRunning}); the worker clears the interrupt under that lock after
+ * the item, so an interrupt never reaches the worker's next item. Two atomics per task, both on
+ * its stripe.
+ * <p>
  * The view keeps no set of its tasks: {@link #shutdownNow()} finds them on the workqueue's own
  * lists (under each pool's lock), as the kernel finds a queue's items.
  */
@@ -58,14 +66,6 @@ final class WorkqueueExecutor extends AbstractExecutorService {
     /** Longs between two stripes: 128 bytes, so that neighbours share neither a line nor a prefetched pair. */
     private static final int STRIDE = 16;
     private static final VarHandle CTL = MethodHandles.arrayElementVarHandle(long[].class);
-    /** Values of {@code Task.state}. */
-    private static final int NEW = 0;
-    private static final int RUNNING = 1;
-    private static final int INTERRUPTING = 2;
-    private static final int FINISHED = 3;
-    private static final AtomicIntegerFieldUpdater<WorkqueueExecutor.Task> STATE =
-            AtomicIntegerFieldUpdater.newUpdater(WorkqueueExecutor.Task.class, "state");
-
     WorkqueueExecutor(Workqueue wq) {
         this.wq = wq;
         this.taskName = "executor-task@" + wq.name();
@@ -81,24 +81,11 @@ final class WorkqueueExecutor extends AbstractExecutorService {
         return (stripe + 1) * STRIDE;
     }
 
-    /**
-     * One task = one work item; remembers its future so cancel can unqueue it.
-     *
-     * <p>{@code state} (through {@link #STATE}) is the task's life: {@link #NEW}, then
-     * {@link #RUNNING} (a release store, {@code lazySet}, by the worker, after it wrote {@code runningOn}), then
-     * {@link #FINISHED}, taken by CAS exactly once by whichever ends it (its run, a cancel, a failed
-     * queueing), which counts it out. {@link #shutdownNow()} interrupts a running task by taking it
-     * from RUNNING to {@link #INTERRUPTING} by CAS, interrupting {@code runningOn} and storing
-     * RUNNING back; the run's end waits out that window, so an interrupt lands only while the task
-     * is still running (and the worker clears a leftover one after the item). No lock per task.
-     */
+    /** One task = one work item; remembers its future so cancel can unqueue it. */
     private final class Task extends Work {
         final Runnable command;
-        /** The worker thread running the command; written before the RUNNING store, read after a CAS from it. */
-        private Thread runningOn;
         /** The {@code ctl} stripe the task is counted on. */
         final int stripe;
-        volatile int state; // through STATE
 
         Task(Runnable command, int stripe) {
             super(taskName);
@@ -108,8 +95,6 @@ final class WorkqueueExecutor extends AbstractExecutorService {
 
         @Override
         protected void run() {
-            runningOn = Thread.currentThread();
-            STATE.lazySet(this, RUNNING); // a release store
             try {
                 command.run();
             } finally {
@@ -119,16 +104,6 @@ final class WorkqueueExecutor extends AbstractExecutorService {
 
         WorkqueueExecutor view() {
             return WorkqueueExecutor.this;
-        }
-
-        void interruptIfRunning() {
-            if (state == RUNNING && STATE.compareAndSet(this, RUNNING, INTERRUPTING)) {
-                try {
-                    runningOn.interrupt();
-                } finally {
-                    state = RUNNING;
-                }
-            }
         }
     }
 
@@ -167,7 +142,8 @@ final class WorkqueueExecutor extends AbstractExecutorService {
 
     @Override
     public void execute(Runnable command) {
-        Task t = new Task(command, wq.engine.currentCpu() & stripeMask);
+        int cpu = wq.engine.currentCpu();
+        Task t = new Task(command, cpu & stripeMask);
         if (command instanceof WorkFuture<?> f) {
             f.task = t;
         }
@@ -181,7 +157,7 @@ final class WorkqueueExecutor extends AbstractExecutorService {
         } while (!CTL.weakCompareAndSet(ctl, slot, c, c + 1));
         boolean queued;
         try {
-            queued = wq.queue(t);
+            queued = wq.queueFromCpu(cpu, t); // wq.queue(t), without reading the CPU again
         } catch (IllegalStateException | IllegalArgumentException e) {
             finished(t);
             throw new RejectedExecutionException(e.getMessage(), e);
@@ -192,19 +168,8 @@ final class WorkqueueExecutor extends AbstractExecutorService {
         }
     }
 
-    /** Ends {@code t} (NEW or RUNNING to FINISHED, once) and counts it out. */
+    /** Counts {@code t} out: called once per task, by whichever ends it (see the class comment). */
     private void finished(Task t) {
-        for (;;) {
-            int s = t.state;
-            if (s == FINISHED) {
-                return;
-            }
-            if (s == INTERRUPTING) {
-                Thread.onSpinWait(); // shutdownNow() is interrupting the run: an instant
-            } else if (STATE.compareAndSet(t, s, FINISHED)) {
-                break;
-            }
-        }
         if ((long) CTL.getAndAdd(ctl, slot(t.stripe), -1L) - 1 == SHUTDOWN) {
             notifyIfTerminated();
         }
@@ -231,30 +196,18 @@ final class WorkqueueExecutor extends AbstractExecutorService {
     public List<Runnable> shutdownNow() {
         shutdown();
         List<Work> queued = new ArrayList<>();
-        List<Work> runningItems = new ArrayList<>();
-        wq.collectInFlight(queued, runningItems);
+        wq.collectInFlight(queued, new ArrayList<>());
         List<Runnable> notStarted = new ArrayList<>();
-        List<Task> running = new ArrayList<>();
         // Cancel every waiting task first: an interrupted task ending early must not let the queue
-        // start one of ours that we were about to cancel.
+        // start one of ours that we were about to cancel. A task whose cancel fails has started
+        // since we looked: the interrupts below find it if it still runs.
         for (Work w : queued) {
-            if (w instanceof Task t && t.view() == this) {
-                if (t.cancel()) {
-                    notStarted.add(t.command);
-                    finished(t);
-                } else {
-                    running.add(t); // it started since we looked
-                }
+            if (w instanceof Task t && t.view() == this && t.cancel()) {
+                notStarted.add(t.command);
+                finished(t);
             }
         }
-        for (Work w : runningItems) {
-            if (w instanceof Task t && t.view() == this) {
-                running.add(t);
-            }
-        }
-        for (Task t : running) {
-            t.interruptIfRunning(); // the worker clears a leftover interrupt after the item
-        }
+        wq.interruptRunning(w -> w instanceof Task t && t.view() == this);
         return notStarted;
     }
 

@@ -23,6 +23,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionFactory;
 import org.junit.jupiter.api.Test;
@@ -426,6 +427,56 @@ class ExecutorViewTest {
                 assertThat(ran).as("round %d: waiting tasks that started after shutdownNow was called", round).isEmpty();
                 assertThat(returned).as("round %d: returned by shutdownNow", round).hasSize(waiting.size());
             }
+        }
+    }
+
+    /**
+     * shutdownNow interrupts a running task through its pool, under the pool's lock, while the task
+     * is its worker's current item; that includes the instant after the task's function returned,
+     * before the worker is back in pool code. A test hook holds the worker in that instant (its
+     * first clear of the interrupt status done) while shutdownNow runs: the interrupt lands there,
+     * and the worker must clear it again before it runs the queue's next item.
+     */
+    @Test
+    void anInterruptThatLandsAsATaskEndsNeverReachesTheNextItem() throws Exception {
+        assertThat(TestHooks.ENABLED).as("run with -Dcmwq.test-hooks=true (the module's Surefire does)").isTrue();
+        try (Workqueues e = engine("ev-interrupt-window")) {
+            Workqueue ordered = e.allocOrdered("ev-interrupt-window");
+            ExecutorService ex = ordered.asExecutor();
+            CountDownLatch inWindow = new CountDownLatch(1);
+            CountDownLatch shutdownNowDone = new CountDownLatch(1);
+            AtomicReference<Boolean> interruptedInWindow = new AtomicReference<>();
+            AtomicReference<Boolean> nextInterrupted = new AtomicReference<>();
+            CountDownLatch next = new CountDownLatch(1);
+            String taskName = "executor-task@ev-interrupt-window";
+            TestHooks.afterExecute = w -> {
+                if (!w.name().equals(taskName) || inWindow.getCount() == 0) {
+                    return;
+                }
+                inWindow.countDown();
+                // Not a latch's await: the interrupt this waits for would end it early.
+                long deadline = System.nanoTime() + SECONDS.toNanos(30);
+                while (shutdownNowDone.getCount() > 0 && System.nanoTime() - deadline < 0) {
+                    LockSupport.parkNanos(100_000);
+                }
+                interruptedInWindow.set(Thread.currentThread().isInterrupted());
+            };
+            try {
+                ex.execute(() -> { });
+                assertThat(ordered.queue(new Work("next", () -> {
+                    nextInterrupted.set(Thread.currentThread().isInterrupted());
+                    next.countDown();
+                }))).isTrue();
+                awaitLatch(inWindow);
+                assertThat(ex.shutdownNow()).isEmpty();
+                shutdownNowDone.countDown();
+                awaitLatch(next);
+            } finally {
+                TestHooks.afterExecute = null;
+            }
+            assertThat(interruptedInWindow.get()).as("shutdownNow interrupted the task's worker in the window").isTrue();
+            assertThat(nextInterrupted.get()).as("the next item started interrupted").isFalse();
+            assertThat(ex.awaitTermination(30, SECONDS)).isTrue();
         }
     }
 
