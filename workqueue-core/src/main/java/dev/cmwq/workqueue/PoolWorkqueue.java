@@ -129,7 +129,7 @@ final class PoolWorkqueue {
      * @return the clock as read for this item (or {@code now}, or 0 if neither needed it)
      */
     private long enterLocked(Work w, long now) {
-        w.pwq = this;
+        w.setPwqLocked(this); // a release store (see there)
         w.color = (byte) workColor;
         if (nrInFlightTotal == 0 || lastRunNanos >= SHORT_RUN_NANOS) {
             w.timing = 1;
