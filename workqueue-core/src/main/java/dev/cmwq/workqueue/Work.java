@@ -460,10 +460,10 @@ public class Work {
 
     /**
      * Points the item at {@code p} under {@code p.pool}'s lock ({@code __queue_work()}'s locked
-     * tail, also for an item drained from the intake). A release store, not a volatile one (whose
-     * fence cost 3 % of a bound item's rate on one CPU, 6 % of an unbound one's): the lock's release publishes it, and its
-     * lock-free readers only use it to find a pool whose lock they then take, and look again if it
-     * was not the item's (see {@link #setPwqForPush}).
+     * tail, also for an item drained from the intake). A release store, not a volatile one, whose
+     * fence cost 3 % of a bound item's rate on one CPU and 6 % of an unbound one's: the lock's
+     * release publishes it, and its lock-free readers only use it to find a pool whose lock they
+     * then take, and look again if it was not the item's (see {@link #setPwqForPush}).
      */
     final void setPwqLocked(PoolWorkqueue p) {
         PWQ.setRelease(this, p);
