@@ -57,6 +57,16 @@ class ExecutorViewTest {
         awaitLatch(started);
     }
 
+    /** Queues an item that notes whether its worker started it interrupted; the latch opens when it ran. */
+    private static CountDownLatch queueNoting(Workqueue q, AtomicReference<Boolean> interrupted) {
+        CountDownLatch ran = new CountDownLatch(1);
+        assertThat(q.queue(new Work("next", () -> {
+            interrupted.set(Thread.currentThread().isInterrupted());
+            ran.countDown();
+        }))).isTrue();
+        return ran;
+    }
+
     /** Runs a marker on an ordered queue and waits for it: everything queued before has had its turn. */
     private static void barrier(Workqueue ordered) {
         CountDownLatch done = new CountDownLatch(1);
@@ -373,12 +383,7 @@ class ExecutorViewTest {
 
             // The interrupt does not leak into the queue's next item, and nothing returned ever runs.
             AtomicReference<Boolean> nextInterrupted = new AtomicReference<>();
-            CountDownLatch next = new CountDownLatch(1);
-            assertThat(ordered.queue(new Work("next", () -> {
-                nextInterrupted.set(Thread.currentThread().isInterrupted());
-                next.countDown();
-            }))).isTrue();
-            awaitLatch(next);
+            awaitLatch(queueNoting(ordered, nextInterrupted));
             assertThat(nextInterrupted.get()).isFalse();
             barrier(ordered);
             assertThat(ran).as("tasks returned by shutdownNow that ran").isEmpty();
@@ -447,7 +452,6 @@ class ExecutorViewTest {
             CountDownLatch shutdownNowDone = new CountDownLatch(1);
             AtomicReference<Boolean> interruptedInWindow = new AtomicReference<>();
             AtomicReference<Boolean> nextInterrupted = new AtomicReference<>();
-            CountDownLatch next = new CountDownLatch(1);
             String taskName = "executor-task@ev-interrupt-window";
             TestHooks.afterExecute = w -> {
                 if (!w.name().equals(taskName) || inWindow.getCount() == 0) {
@@ -463,10 +467,7 @@ class ExecutorViewTest {
             };
             try {
                 ex.execute(() -> { });
-                assertThat(ordered.queue(new Work("next", () -> {
-                    nextInterrupted.set(Thread.currentThread().isInterrupted());
-                    next.countDown();
-                }))).isTrue();
+                CountDownLatch next = queueNoting(ordered, nextInterrupted);
                 awaitLatch(inWindow);
                 assertThat(ex.shutdownNow()).isEmpty();
                 shutdownNowDone.countDown();
