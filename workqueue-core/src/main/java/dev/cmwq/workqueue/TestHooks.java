@@ -43,37 +43,31 @@ final class TestHooks {
 
     static void beforeIntakePush(Work w) {
         if (ENABLED) {
-            Consumer<Work> h = beforeIntakePush;
-            if (h != null) {
-                h.accept(w);
-            }
+            call(beforeIntakePush, w);
         }
     }
 
     static void beforeExecute(Work w) {
         if (ENABLED) {
-            Consumer<Work> h = beforeExecute;
-            if (h != null) {
-                h.accept(w);
-            }
+            call(beforeExecute, w);
         }
     }
 
     static void afterExecute(Work w) {
         if (ENABLED) {
-            Consumer<Work> h = afterExecute;
-            if (h != null) {
-                h.accept(w);
-            }
+            call(afterExecute, w);
         }
     }
 
     static void afterIntakePush(Work w) {
         if (ENABLED) {
-            Consumer<Work> h = afterIntakePush;
-            if (h != null) {
-                h.accept(w);
-            }
+            call(afterIntakePush, w);
+        }
+    }
+
+    private static void call(Consumer<Work> hook, Work w) {
+        if (hook != null) {
+            hook.accept(w);
         }
     }
 }
