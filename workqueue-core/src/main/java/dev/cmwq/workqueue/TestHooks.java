@@ -21,9 +21,17 @@ final class TestHooks {
     /**
      * Called by a worker after it took an item and let go of the pool lock, before it publishes the
      * execution ({@code execSeq}) and calls the function: the worker counts as running, nothing of
-     * its runs as executing.
+     * its runs as executing. {@code pokes} says whether the worker will poke the sleep monitor
+     * once it published the execution (the first item after its pool's running count rose for it,
+     * with CPU-hog detection on): a monitor parked for good is then told of this item after the hook.
      */
-    static volatile Consumer<Work> beforeExecute;
+    static volatile ExecuteHook beforeExecute;
+
+    /** {@link #beforeExecute}'s hook. */
+    @FunctionalInterface
+    interface ExecuteHook {
+        void accept(Work w, boolean pokes);
+    }
 
     /**
      * Called by a worker after the item's function returned and the worker cleared its interrupt
@@ -47,9 +55,12 @@ final class TestHooks {
         }
     }
 
-    static void beforeExecute(Work w) {
+    static void beforeExecute(Work w, boolean pokes) {
         if (ENABLED) {
-            call(beforeExecute, w);
+            ExecuteHook hook = beforeExecute;
+            if (hook != null) {
+                hook.accept(w, pokes);
+            }
         }
     }
 

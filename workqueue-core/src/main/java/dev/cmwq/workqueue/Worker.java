@@ -404,7 +404,7 @@ final class Worker implements Runnable {
             pwq.queueLatency.record(Math.max(0, startNanos - queuedAt), timing);
         }
         pool.lock.unlock();
-        TestHooks.beforeExecute(w);
+        TestHooks.beforeExecute(w, hogWatch);
 
         if (wq != namedFor && (flags & RESCUER) == 0) {
             namedFor = wq;
