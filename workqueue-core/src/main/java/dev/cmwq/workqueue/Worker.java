@@ -3,7 +3,6 @@ package dev.cmwq.workqueue;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -263,7 +262,7 @@ final class Worker implements Runnable {
         CURRENT.set(this);
         tid = ProcStat.currentTid();
         pool.placeCurrentThread();
-        ReentrantLock lock = pool.lock;
+        WorkerPool.PoolLock lock = pool.lock;
         lock.lock();
         try {
             while ((flags & DIE) == 0) {
@@ -506,7 +505,7 @@ final class Worker implements Runnable {
      * kernel's {@code idle_worker_timeout}). Lock held on entry and exit.
      */
     private void idleLocked() {
-        ReentrantLock lock = pool.lock;
+        WorkerPool.PoolLock lock = pool.lock;
         long timeout = pool.engine.idleTimeoutNanos;
         long now = lastActive; // just set by enterIdleLocked: the first round needs no clock read
         for (;;) {

@@ -10,6 +10,7 @@ import java.util.function.Predicate;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.AbstractQueuedSynchronizer;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -319,23 +320,40 @@ final class WorkerPool {
     // ---- the intake --------------------------------------------------------------------------
 
     /**
-     * The pool lock: a {@link ReentrantLock} whose outermost acquisition drains the intake and whose
-     * outermost release drains what was pushed meanwhile (see the class comment).
+     * The pool lock, the kernel's {@code pool->lock}: a reentrant mutex whose outermost acquisition
+     * drains the intake and whose outermost release drains what was pushed meanwhile (see the
+     * class comment). It is {@link PoolMutex}, not a {@link ReentrantLock}: it records its holder
+     * by thread id, so taking it stores no reference (see {@link PoolMutex}).
      */
-    final class PoolLock extends ReentrantLock {
-        @Override
-        public void lock() {
-            super.lock();
+    final class PoolLock {
+        private final PoolMutex mutex = new PoolMutex();
+
+        void lock() {
+            mutex.lock();
             drainIfOutermost();
         }
 
-        @Override
-        public void unlock() {
-            boolean outermost = getHoldCount() == 1;
-            super.unlock();
+        void unlock() {
+            boolean outermost = mutex.holdCount() == 1;
+            mutex.release(1);
             if (outermost) {
                 drainAfterUnlock();
             }
+        }
+
+        /** Takes the lock if it is free or already held by this thread; no drain. */
+        boolean tryLock() {
+            return mutex.tryAcquire(1);
+        }
+
+        /** Held by some thread (for tests and dumps). */
+        boolean isLocked() {
+            return mutex.isLocked();
+        }
+
+        /** {@code t} waits to take the lock (for tests). */
+        boolean hasQueuedThread(Thread t) {
+            return mutex.isQueued(t);
         }
 
         /** {@link #tryLock()}, draining the intake when it gets the lock (as {@link #lock()} does). */
@@ -349,14 +367,92 @@ final class WorkerPool {
 
         /** Just acquired: the outermost acquisition takes in what was pushed before it. */
         private void drainIfOutermost() {
-            if (intake != null && getHoldCount() == 1) {
+            if (intake != null && mutex.holdCount() == 1) {
                 drainIntakeLocked(null);
             }
         }
 
-        /** {@code super.unlock()}, for the drain loop. */
+        /** {@link #unlock()} without the drain, for the drain loop. */
         void release() {
-            super.unlock();
+            mutex.release(1);
+        }
+    }
+
+    /**
+     * The pool lock's mutex: {@link ReentrantLock}'s non-fair protocol on an
+     * {@link AbstractQueuedSynchronizer} (state: the hold count, 0 when free; a CAS from 0 takes
+     * it; contended acquirers queue and park in the synchronizer), except that the holder is kept
+     * as its thread id, a {@code long}, where {@code ReentrantLock} keeps a {@code Thread}
+     * reference. A reference store into a long-lived object costs G1 a post-write barrier with a
+     * fence once that object is in the old generation, and this lock is taken about twice per item
+     * (by the queuer and by the worker): about 5 % of a bound queue's no-op throughput on two CPUs
+     * after the engine's objects were tenured ({@code docs/benchmarks.md}, "The engine's objects
+     * in the old generation (G1)"). The kernel's {@code raw_spinlock_t} records no owner at all.
+     *
+     * <p>{@code ownerTid} is written only by the holder: set after its CAS from 0 succeeded, cleared
+     * before the release store of the state that frees the lock. Other threads read it (plainly)
+     * only to compare it with their own id; as with {@code ReentrantLock}'s owner field, a thread
+     * can read its own id there only if it wrote it and has not cleared it since, so the plain
+     * read never lets a non-holder in. Thread ids are positive and never reused, so 0 means none.
+     */
+    static final class PoolMutex extends AbstractQueuedSynchronizer {
+        private long ownerTid;
+
+        void lock() {
+            if (compareAndSetState(0, 1)) {
+                ownerTid = Thread.currentThread().threadId();
+            } else {
+                acquire(1);
+            }
+        }
+
+        @Override
+        protected boolean tryAcquire(int n) {
+            long me = Thread.currentThread().threadId();
+            int c = getState();
+            if (c == 0) {
+                if (compareAndSetState(0, n)) {
+                    ownerTid = me;
+                    return true;
+                }
+                return false;
+            }
+            if (ownerTid == me) {
+                int next = c + n;
+                if (next < 0) {
+                    throw new Error("pool lock: maximum hold count exceeded");
+                }
+                setState(next);
+                return true;
+            }
+            return false;
+        }
+
+        @Override
+        protected boolean tryRelease(int n) {
+            int c = getState() - n;
+            if (c < 0 || ownerTid != Thread.currentThread().threadId()) {
+                throw new IllegalMonitorStateException("pool lock released by a thread that does not hold it");
+            }
+            if (c == 0) {
+                ownerTid = 0;
+            }
+            setState(c);
+            return c == 0;
+        }
+
+        @Override
+        protected boolean isHeldExclusively() {
+            return ownerTid == Thread.currentThread().threadId();
+        }
+
+        /** This thread's holds, 0 if it does not hold the lock. */
+        int holdCount() {
+            return isHeldExclusively() ? getState() : 0;
+        }
+
+        boolean isLocked() {
+            return getState() != 0;
         }
     }
 

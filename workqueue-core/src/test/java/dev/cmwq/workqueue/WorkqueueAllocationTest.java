@@ -16,7 +16,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -604,7 +603,7 @@ class WorkqueueAllocationTest {
                     && destroyer.getState() == Thread.State.TIMED_WAITING);
             chain.countDown();
             awaitLatch(wStarted);
-            ReentrantLock lock0 = q.cpuPwqs[0].pool.lock;
+            WorkerPool.PoolLock lock0 = q.cpuPwqs[0].pool.lock;
             lock0.lock();
             try {
                 yFinish.countDown();
