@@ -275,14 +275,14 @@ final class SleepMonitor extends EngineDaemon {
         WorkerPool pool = w.pool;
         pool.lock.lock();
         try {
-            if (w.execSeq == seq && w.sleeping == Worker.AWAKE && !w.notRunning && w.currentWork != null) {
+            if (w.execSeq == seq && w.sleeping == Worker.AWAKE && !w.notRunning && w.currentWork() != null) {
                 w.setFlagsLocked(Worker.CPU_INTENSIVE);
-                PoolWorkqueue pwq = w.currentPwq;
+                PoolWorkqueue pwq = w.currentPwq();
                 pwq.stats[PoolWorkqueue.STAT_CPU_INTENSIVE]++;
                 if (pool.kickLocked()) {
                     pwq.stats[PoolWorkqueue.STAT_CM_WAKEUP]++;
                 }
-                function = w.currentWork.name();
+                function = w.currentWork().name();
             }
         } finally {
             pool.lock.unlock();

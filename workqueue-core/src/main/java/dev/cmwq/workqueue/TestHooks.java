@@ -35,7 +35,7 @@ final class TestHooks {
 
     /**
      * Called by a worker after the item's function returned and the worker cleared its interrupt
-     * status, before it takes the pool lock again: the item is still its {@code currentWork}.
+     * status, before it takes the pool lock again: the item is still its {@code currentWork()}.
      */
     static volatile Consumer<Work> afterExecute;
 

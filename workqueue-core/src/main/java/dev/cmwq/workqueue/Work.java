@@ -297,7 +297,7 @@ public class Work {
 
     private void checkOwnFunction(String what) {
         Worker cur = Worker.CURRENT.get();
-        if (cur != null && cur.currentWork == this) {
+        if (cur != null && cur.currentWork() == this) {
             throw new IllegalStateException(what + " of work item '" + name + "' from its own function would deadlock: "
                     + "it waits for an execution that cannot end (or start) before this one returns");
         }
@@ -306,13 +306,13 @@ public class Work {
     private void checkFlushDependency(String what) {
         checkOwnFunction(what);
         Worker cur = Worker.CURRENT.get();
-        if (cur == null || cur.currentWork == null) {
+        if (cur == null || cur.currentWork() == null) {
             return;
         }
         PoolWorkqueue target = pwq;
-        PoolWorkqueue own = cur.currentPwq;
+        PoolWorkqueue own = cur.currentPwq();
         if (target != null && target == own && isPending() && (own.wq.ordered || own.maxActive == 1)) {
-            throw new IllegalStateException(what + " of work item '" + name + "' from '" + cur.currentWork.name()
+            throw new IllegalStateException(what + " of work item '" + name + "' from '" + cur.currentWork().name()
                     + "' would deadlock: both are on " + (own.wq.ordered ? "ordered" : "max_active 1") + " workqueue '"
                     + own.wq.name() + "', where it cannot start before the caller returns");
         }

@@ -20,7 +20,7 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Fields</h2>
  * Guarded by {@code pool.lock}: {@code flags}, {@code woken}, {@code lastActive}, the idle links,
- * {@code scheduled}, {@code currentWork}, {@code currentPwq}, {@code monitorTold}.
+ * {@code scheduled}, {@code current} (and its fields), {@code currentRuns}, {@code monitorTold}.
  * {@code sleeping} is written under the lock and volatile for the monitor's unlocked pre-checks.
  * {@code execSeq} is volatile (written with release stores; {@link SleepMonitor#poke()} has the
  * fence its Dekker pair needs): odd while a work function runs, bumped by the worker itself before
@@ -69,8 +69,33 @@ final class Worker implements Runnable {
     Worker idlePrev;
     Worker idleNext;
     final WorkList scheduled;
-    Work currentWork;
-    PoolWorkqueue currentPwq;
+    /**
+     * The kernel's {@code current_work} and {@code current_pwq}, in a small holder that the worker
+     * replaces with a fresh one every {@link WorkerPool#YOUNG_HOLDER_RUNS} items (under the pool
+     * lock, between items), so that it stays in G1's young generation: storing a young item into
+     * a tenured object costs a write barrier with a full fence, into a young one nothing (see
+     * {@link WorkerPool#YOUNG_HOLDER_RUNS}). Read through {@link #currentWork()} and
+     * {@link #currentPwq()}; guarded by the pool lock (the worker's own thread reads it freely).
+     */
+    private Current current = new Current();
+    /** Items since {@link #current} was last replaced; pool lock. */
+    private int currentRuns;
+
+    /** {@link #current}'s holder: the item being executed and its pool workqueue, or nulls. */
+    private static final class Current {
+        Work work;
+        PoolWorkqueue pwq;
+    }
+
+    /** The item this worker executes ({@code current_work}), or null; pool lock or own thread. */
+    Work currentWork() {
+        return current.work;
+    }
+
+    /** That item's pool workqueue ({@code current_pwq}), or null; pool lock or own thread. */
+    PoolWorkqueue currentPwq() {
+        return current.pwq;
+    }
     volatile int sleeping = AWAKE;
     /** Depth of nested blocking hooks; only the worker's own thread touches it. */
     int hookDepth;
@@ -198,13 +223,13 @@ final class Worker implements Runnable {
      * @return true if the mark was set (the worker counted as running until now)
      */
     boolean sleepingLocked(int how) {
-        if ((flags & NOT_RUNNING) != 0 || sleeping != AWAKE || currentWork == null) {
+        if ((flags & NOT_RUNNING) != 0 || sleeping != AWAKE || current.work == null) {
             return false;
         }
         sleeping = how;
         pool.nrRunning--;
         if (pool.needMoreWorker()) {
-            currentPwq.stats[PoolWorkqueue.STAT_CM_WAKEUP]++;
+            current.pwq.stats[PoolWorkqueue.STAT_CM_WAKEUP]++;
             pool.kickLocked();
         }
         return true;
@@ -219,7 +244,7 @@ final class Worker implements Runnable {
                 pool.nrRunning++;
                 monitorTold = false;
                 pool.watchLocked();
-                if (currentWork != null && pool.engine.monitor.watchesHogs()) {
+                if (current.work != null && pool.engine.monitor.watchesHogs()) {
                     pool.engine.monitor.poke();
                 }
             }
@@ -359,8 +384,9 @@ final class Worker implements Runnable {
     private void processOneWorkLocked(Work w) {
         PoolWorkqueue pwq = w.pwq;
         Workqueue wq = pwq.wq;
-        currentWork = w;
-        currentPwq = pwq;
+        Current cur = current;
+        cur.work = w;
+        cur.pwq = pwq;
         int gen = w.queuedGen; // every queueing so far is served by this execution
         w.startedByLocked(this, gen);
         // The flush color this execution was queued with: once PENDING is cleared the item may be
@@ -444,8 +470,8 @@ final class Worker implements Runnable {
 
         pool.lock.lock();
         // Again under the lock: an executor view's shutdownNow() interrupts the worker under this
-        // lock while currentWork is the item (WorkerPool.interruptRunning), so one may have landed
-        // since the clear above; none can land after this one, as currentWork is cleared below
+        // lock while currentWork() is the item (WorkerPool.interruptRunning), so one may have landed
+        // since the clear above; none can land after this one, as currentWork() is cleared below
         // in this same hold of the lock. (A worker must not park, nor run its next item, interrupted.)
         Thread.interrupted();
         if (timing != 0) {
@@ -457,8 +483,12 @@ final class Worker implements Runnable {
         hookDepth = 0;
         clrFlagsLocked(CPU_INTENSIVE);
         w.finishedByLocked(this); // (another run on another workqueue may have started since)
-        currentWork = null;
-        currentPwq = null;
+        cur.work = null; // the holder of this item's start: replaced only here
+        cur.pwq = null;
+        if (++currentRuns >= WorkerPool.YOUNG_HOLDER_RUNS) {
+            currentRuns = 0;
+            current = new Current(); // a young holder again (see the field)
+        }
         if (failure != null) {
             pwq.stats[PoolWorkqueue.STAT_FAILED]++;
             if (failure instanceof Error && (flags & RESCUER) == 0) {

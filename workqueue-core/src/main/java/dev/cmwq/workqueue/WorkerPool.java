@@ -136,7 +136,28 @@ final class WorkerPool {
         }
     }
 
-    final WorkList worklist = new WorkList(this, WorkList.Kind.WORKLIST);
+    /**
+     * How often a young holder is renewed: a pool's worklist (when empty) and a worker's
+     * {@code current_work} holder are replaced by fresh objects every this many items. A busy
+     * engine's long-lived objects are tenured by G1 within seconds, and from then on every store
+     * of a young item into one of them (the worklist's head and tail, the worker's current item)
+     * costs G1's post-write barrier with a full fence, about 5 ns here; a store into a young
+     * object costs none. Renewed this often the holders stay young while items stream, at one
+     * small allocation per 4,096 items; an engine that runs few items lets them age, and then
+     * their barriers cost nothing that shows. (+8 % for a bound queue's no-op items in
+     * {@code docs/benchmarks.md}, "The engine's objects in the old generation (G1)".)
+     */
+    static final int YOUNG_HOLDER_RUNS = 4096;
+
+    /**
+     * The kernel's {@code pool->worklist}; pool lock. Replaced by a fresh empty list (see
+     * {@link #YOUNG_HOLDER_RUNS}) only under the lock and only while empty, so no item refers to
+     * the old one ({@code Work.list} is cleared on removal) and nobody keeps it across a release
+     * of the lock (every use reads the field under the lock).
+     */
+    WorkList worklist = new WorkList(this, WorkList.Kind.WORKLIST);
+    /** Items taken off {@link #worklist} since it was last replaced; pool lock. */
+    private int worklistTakes;
     volatile int nrPending;
     volatile int nrRunning;
     int nrWorkers;
@@ -577,8 +598,13 @@ final class WorkerPool {
     }
 
     void removeWorkLocked(Work w) {
-        worklist.remove(w);
-        NR_PENDING.setRelease(this, worklist.size());
+        WorkList l = worklist;
+        l.remove(w);
+        NR_PENDING.setRelease(this, l.size());
+        if (++worklistTakes >= YOUNG_HOLDER_RUNS && l.isEmpty()) {
+            worklistTakes = 0;
+            worklist = new WorkList(this, WorkList.Kind.WORKLIST); // a young list again
+        }
     }
 
     /**
@@ -907,8 +933,8 @@ final class WorkerPool {
         lock.lock();
         try {
             for (Worker w : workers) {
-                if (w.currentPwq == pwq && w.currentWork != null) {
-                    running.add(w.currentWork);
+                if (w.currentPwq() == pwq && w.currentWork() != null) {
+                    running.add(w.currentWork());
                 }
                 for (Work s = w.scheduled.first(); s != null; s = s.next) {
                     if (s.pwq == pwq) {
@@ -933,16 +959,16 @@ final class WorkerPool {
      * Interrupts each worker running an item of {@code pwq} that {@code which} accepts: what
      * {@code shutdownNow()} of an executor view does to its running tasks. Under the lock, so the
      * interrupt lands only between the worker's taking the item and its return to this lock
-     * afterwards: it sets {@code currentWork} under the lock before it runs the item, and after
-     * the item clears its interrupt status and {@code currentWork} in one hold of the lock, before
+     * afterwards: it sets {@code currentWork()} under the lock before it runs the item, and after
+     * the item clears its interrupt status and {@code currentWork()} in one hold of the lock, before
      * it takes anything else (see {@code Worker.processOneWorkLocked}).
      */
     void interruptRunning(PoolWorkqueue pwq, Predicate<Work> which) {
         lock.lock();
         try {
             for (Worker w : workers) {
-                Work running = w.currentWork;
-                if (w.currentPwq == pwq && running != null && which.test(running)) {
+                Work running = w.currentWork();
+                if (w.currentPwq() == pwq && running != null && which.test(running)) {
                     w.thread.interrupt();
                 }
             }
@@ -957,8 +983,8 @@ final class WorkerPool {
         lock.lock();
         try {
             for (Worker w : workers) {
-                if (w.currentPwq == pwq) {
-                    out.add(w.currentWork.name() + " (running on " + w.thread.getName() + ")");
+                if (w.currentPwq() == pwq) {
+                    out.add(w.currentWork().name() + " (running on " + w.thread.getName() + ")");
                 }
                 for (Work s = w.scheduled.first(); s != null; s = s.next) {
                     if (s.pwq == pwq) {
@@ -1015,7 +1041,7 @@ final class WorkerPool {
             workersNow = nrWorkers;
             idleNow = nrIdle;
             for (Worker w : workers) {
-                if (w.currentWork != null) {
+                if (w.currentWork() != null) {
                     busy.add(w);
                 }
             }
@@ -1027,8 +1053,8 @@ final class WorkerPool {
                     .append(" workers=").append(workersNow).append(" idle=").append(idleNow)
                     .append(" running=").append(nrRunning).append('\n');
             for (Worker w : busy) {
-                sb.append("  in-flight: ").append(w.thread.getName()).append(": ").append(w.currentWork.name())
-                        .append(" (").append(w.currentPwq.wq.name()).append(")")
+                sb.append("  in-flight: ").append(w.thread.getName()).append(": ").append(w.currentWork().name())
+                        .append(" (").append(w.currentPwq().wq.name()).append(")")
                         .append(w.sleeping != Worker.AWAKE ? " sleeping" : "").append('\n');
             }
         } finally {

@@ -346,7 +346,7 @@ public final class Workqueue {
     /** True if the caller is a worker running an item of this queue ({@code is_chained_work()}). */
     boolean isChainedWork() {
         Worker w = Worker.CURRENT.get();
-        return w != null && w.currentPwq != null && w.currentPwq.wq == this;
+        return w != null && w.currentPwq() != null && w.currentPwq().wq == this;
     }
 
     /** {@code __queue_work()}: PENDING is owned by the caller; on refusal it is cleared and ISE thrown. */
@@ -386,8 +386,8 @@ public final class Workqueue {
                 last.lock.lock();
                 try {
                     Worker running = last.findWorkerExecutingLocked(work);
-                    if (running != null && running.currentPwq != null && running.currentPwq.wq == this) {
-                        pwq = running.currentPwq;
+                    if (running != null && running.currentPwq() != null && running.currentPwq().wq == this) {
+                        pwq = running.currentPwq();
                     }
                 } finally {
                     last.lock.unlock();
@@ -570,7 +570,7 @@ public final class Workqueue {
     public boolean flush() {
         if (isChainedWork()) {
             throw new IllegalStateException("flush of workqueue '" + name + "' from its own work item '"
-                    + Worker.CURRENT.get().currentWork.name() + "' would deadlock: the flush waits for that item to finish");
+                    + Worker.CURRENT.get().currentWork().name() + "' would deadlock: the flush waits for that item to finish");
         }
         Flusher f = new Flusher(Thread.currentThread());
         boolean waited = false;
@@ -1211,7 +1211,7 @@ public final class Workqueue {
                     active += pwq.nrActive;
                     inactive += pwq.inactive.size();
                     for (Worker w : pwq.pool.workers) {
-                        if (w.currentPwq == pwq) {
+                        if (w.currentPwq() == pwq) {
                             running++;
                         }
                     }

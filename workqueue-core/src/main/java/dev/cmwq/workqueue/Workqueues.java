@@ -630,7 +630,7 @@ public final class Workqueues implements AutoCloseable {
      */
     public static Blocking beginBlocking() {
         Worker w = Worker.CURRENT.get();
-        if (w == null || w.currentWork == null) {
+        if (w == null || w.currentWork() == null) {
             return Blocking.NONE;
         }
         w.beginBlocking();

@@ -559,7 +559,7 @@ class FlushTest {
             p.lock.lock();
             try {
                 for (Worker w : p.workers) {
-                    if (w.currentWork != null) {
+                    if (w.currentWork() != null) {
                         w.sleepingLocked(Worker.SLEEP_SAMPLED);
                     }
                 }
