@@ -56,7 +56,7 @@ import org.slf4j.LoggerFactory;
  * {@code parked} is volatile: set by the monitor before its final re-check and park, cleared by
  * {@link #poke()} (Dekker-style with the pools' volatile {@code nrPending}/{@code nrRunning}, so
  * a poke is never lost). {@code poked} is volatile, set by a poke that woke the monitor and
- * cleared by the monitor (it only resets the period; a lost one costs a slower round). The sample counters have one writer, the monitor thread. Everything else
+ * cleared by the monitor (it only resets the period; a lost one costs a slower round). The sample counters, and {@code parkSeq} and {@code parkForGood} (what tests read to tell a park for good), have one writer, the monitor thread, and are volatile. Everything else
  * is confined to the monitor thread.
  */
 final class SleepMonitor extends EngineDaemon {
@@ -85,6 +85,15 @@ final class SleepMonitor extends EngineDaemon {
     private final ByteBuffer buf = ByteBuffer.allocate(1024);
     /** Package-private for tests: true while the monitor parks (or is about to) and nobody poked it. */
     volatile boolean parked;
+    /**
+     * For tests: bumped each time the monitor sets {@link #parked} (one park, timed or not), and
+     * whether that park is without a timeout. A test that reads {@code parkSeq}, then
+     * {@code parkForGood} and {@code parked}, then the thread's state, then {@code parked} and
+     * {@code parkSeq} again, and sees the same park, still not poked, in {@code WAITING}, knows the
+     * monitor is parked for good: a poked monitor that runs again starts a new park.
+     */
+    volatile long parkSeq;
+    volatile boolean parkForGood;
 
     volatile long rounds;
     volatile long sleepsDetected;
@@ -162,6 +171,8 @@ final class SleepMonitor extends EngineDaemon {
                 periodNanos = Math.min(periodNanos * 2, intervalNanos);
             }
             if (next == Long.MAX_VALUE || next - now > periodNanos) {
+                parkSeq++; // (the monitor thread is the only writer)
+                parkForGood = next == Long.MAX_VALUE;
                 parked = true;
                 if (next == Long.MAX_VALUE && (anyPendingBehindRunning() || (watchesHogs() && anyCountedBusy()))) { // re-check after publishing 'parked'
                     parked = false;

@@ -380,9 +380,11 @@ class CpuHogTest {
             int n = 8;
             List<String> lost = new ArrayList<>();
             AtomicBoolean monitorParkedForGood = new AtomicBoolean();
+            List<String> parkedWhile = new java.util.concurrent.CopyOnWriteArrayList<>();
             AtomicInteger late = new AtomicInteger();
             try {
                 for (int i = 0; i < n; i++) {
+                    int round = i;
                     long expect = q.stats().cpuIntensive() + 1;
                     CountDownLatch done = new CountDownLatch(1);
                     AtomicBoolean flagged = new AtomicBoolean();
@@ -397,10 +399,9 @@ class CpuHogTest {
                         late.incrementAndGet();
                         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
                         while (System.nanoTime() < deadline) { // polls the monitor's state: the window held open
-                            // parked without a timeout, and not poked since (a poke clears 'parked'
-                            // before it unparks; an unparked thread reads WAITING until it runs)
-                            if (e.monitor.thread().getState() == Thread.State.WAITING && e.monitor.parked) {
+                            if (parkedForGood(e.monitor)) {
                                 monitorParkedForGood.set(true);
+                                parkedWhile.add("round " + round + ": " + poolState(Worker.CURRENT.get()));
                                 return;
                             }
                             LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(200));
@@ -421,12 +422,42 @@ class CpuHogTest {
                 TestHooks.beforeExecute = null;
             }
             assertThat(lost).as("hogs late in a run never flagged, of %d", n).isEmpty();
-            assertThat(monitorParkedForGood).as("the monitor parked for good while a worker of its pool was running").isFalse();
+            assertThat(monitorParkedForGood).as("the monitor parked for good while a worker of its pool was running: %s", parkedWhile).isFalse();
             // the window under test was held open: most hogs came late in their worker's run
             assertThat(late.get()).as("rounds whose hog came late in its worker's run, of %d", n).isGreaterThanOrEqualTo(n / 2);
             await().untilAsserted(() -> assertThat(e.cpuHogs()).containsEntry("late-hog", (long) n));
             assertThat(e.cpuHogs()).doesNotContainKeys("starter", "no-op");
         }
+    }
+
+    /**
+     * The monitor is parked without a timeout and nobody poked it since it parked: one and the same
+     * park (its {@code parkSeq} unchanged) is without a timeout, still not poked ({@code parked})
+     * before and after the thread reads {@code WAITING}. (The state alone is not enough: a poked
+     * monitor reads {@code WAITING} until it runs, and by the next read of {@code parked} it may
+     * already be in its next, timed, park.)
+     */
+    private static boolean parkedForGood(SleepMonitor m) {
+        long seq = m.parkSeq;
+        boolean forGood = m.parkForGood;
+        boolean before = m.parked;
+        Thread.State state = m.thread().getState();
+        boolean after = m.parked;
+        return forGood && before && state == Thread.State.WAITING && after && m.parkSeq == seq;
+    }
+
+    /** The held worker's pool as the monitor would see it, for a failure message (racy reads). */
+    private static String poolState(Worker held) {
+        WorkerPool pool = held.pool;
+        StringBuilder sb = new StringBuilder("pool nrRunning=" + pool.nrRunning + " nrPending=" + pool.nrPending
+                + "; held " + held.thread.getName() + " flags=" + held.flags + " sleeping=" + held.sleeping
+                + " execSeq=" + held.execSeq + "; workers:");
+        for (Worker w : pool.workers) {
+            sb.append(' ').append(w.thread.getName()).append("[flags=").append(w.flags).append(" sleeping=")
+                    .append(w.sleeping).append(" execSeq=").append(w.execSeq).append(" state=")
+                    .append(w.thread.getState()).append(']');
+        }
+        return sb.toString();
     }
 
     @Test
