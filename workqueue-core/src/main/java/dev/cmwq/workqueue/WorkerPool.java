@@ -144,7 +144,7 @@ final class WorkerPool {
      * costs G1's post-write barrier with a full fence, about 5 ns here; a store into a young
      * object costs none. Renewed this often the holders stay young while items stream, at one
      * small allocation per 4,096 items; an engine that runs few items lets them age, and then
-     * their barriers cost nothing that shows. (+8 % for a bound queue's no-op items in
+     * their barriers cost nothing that shows. (+10 % for a bound queue's no-op items in
      * {@code docs/benchmarks.md}, "The engine's objects in the old generation (G1)".)
      */
     static final int YOUNG_HOLDER_RUNS = 4096;
