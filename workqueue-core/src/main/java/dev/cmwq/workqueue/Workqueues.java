@@ -483,6 +483,9 @@ public final class Workqueues implements AutoCloseable {
 
     /** The CPU whose pool a bound item queued by the caller goes to. */
     int currentCpu() {
+        if (cpus == 1) {
+            return 0; // the only CPU (a container or a process confined to one): nothing to look up
+        }
         // A worker of a per-CPU pool queues to its own pool. Where every per-CPU pool's workers are
         // pinned to their CPU and the locator is sched_getcpu, that is the CPU it runs on, so the
         // thread-local lookup (a few percent of a queueing) is needed only otherwise.
